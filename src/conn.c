@@ -1,0 +1,257 @@
+/*
+ * conn.c - the life of a TCP flow after its handler has set the target:
+ * sniff (optional), route, dial, relay, and the one teardown path that
+ * writes the flow's access-log line.
+ */
+#include "tproxyd.h"
+#include "conn.h"
+#include "conf.h"
+#include "dial.h"
+#include "log.h"
+#include "sniff.h"
+#include "worker.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static const char *const state_names[] = {
+    "accepted", "handshake", "sniff", "dial", "relay", "closed"
+};
+
+static const char *const end_names[] = {
+    "done", "client-reset", "upstream-reset", "dial-failed", "dial-timeout",
+    "idle-timeout", "loop", "no-destination", "protocol-error", "auth-failed",
+    "denied", "shutdown", "resource", "internal"
+};
+
+const char *
+tp_end_name(enum tp_end why)
+{
+    return end_names[why];
+}
+
+void
+tp_conn_log(int level, const struct tp_conn *c, const char *fmt, ...)
+{
+    char    msg[1024], cl[TP_SOCKADDR_STRLEN], ds[300];
+    va_list ap;
+
+    if (level > tp_log_sink.level) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    tp_log_write(level, "#%d-%llu %s -> %s [%s]: %s", c->w->slot,
+                 (unsigned long long) c->id,
+                 tp_sockaddr_str((const struct sockaddr *) &c->client, cl,
+                                 sizeof(cl)),
+                 tp_target_str(&c->dst, ds, sizeof(ds)),
+                 state_names[c->state], msg);
+}
+
+struct tp_conn *
+tp_conn_new(struct tp_svc_worker *sw, int fd, const struct sockaddr *peer,
+    socklen_t len)
+{
+    const struct tp_listener_ops *lops;
+    struct tp_conn               *c = calloc(1, sizeof(*c));
+    struct tp_worker             *w = sw->w;
+
+    if (c == NULL) {
+        return NULL;
+    }
+    lops = sw->svc->listener.mod->role[TP_ROLE_LISTENER].ops;
+    c->cbev = lops->wrap ? lops->wrap(sw->svc->listener.conf, w->base, fd)
+                         : bufferevent_socket_new(w->base, fd,
+                                                  BEV_OPT_CLOSE_ON_FREE);
+    if (c->cbev == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->sw = sw;
+    c->w = w;
+    c->id = ++w->next_id;
+    memcpy(&c->client, peer, len);
+    c->client_len = len;
+    tp_sockaddr_unmap(&c->client, &c->client_len);
+    c->route = "direct";
+    c->start_ms = tp_now_ms();
+    c->next = w->conns;
+    if (w->conns != NULL) {
+        w->conns->prev = c;
+    }
+    w->conns = c;
+    w->nconns++;
+    w->stats.accepted++;
+    return c;
+}
+
+static void
+linger_reset(struct bufferevent *bev)
+{
+    struct linger lg = { 1, 0 };
+    int           fd = bev ? bufferevent_getfd(bev) : -1;
+
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+}
+
+static void
+access_log(const struct tp_conn *c, enum tp_end why, const char *detail)
+{
+    char     cl[TP_SOCKADDR_STRLEN], od[300], ds[300];
+    uint64_t ms = tp_now_ms() - c->start_ms;
+
+    if (TP_LOG_INFO > tp_log_sink.level) {
+        return;
+    }
+    tp_sockaddr_str((const struct sockaddr *) &c->client, cl, sizeof(cl));
+    tp_target_str(&c->orig, od, sizeof(od));
+    tp_target_str(&c->dst, ds, sizeof(ds));
+    tp_log_write(TP_LOG_INFO, "#%d-%llu %s %s -> %s host=%s dial=%s via=%s "
+                 "up=%llu down=%llu ms=%llu end=%s%s%s",
+                 c->w->slot, (unsigned long long) c->id, c->sw->svc->name,
+                 cl, od, c->host[0] ? c->host : "-",
+                 c->state >= TP_ST_DIAL ? ds : "-", c->route,
+                 (unsigned long long) c->relay.a.bytes,
+                 (unsigned long long) c->relay.b.bytes,
+                 (unsigned long long) ms, end_names[why],
+                 detail && *detail ? " " : "", detail ? detail : "");
+}
+
+void
+tp_conn_close(struct tp_conn *c, enum tp_end why, const char *detail)
+{
+    struct tp_worker *w = c->w;
+
+    access_log(c, why, detail);
+    w->stats.closed++;
+    w->stats.bytes_up += c->relay.a.bytes;
+    w->stats.bytes_down += c->relay.b.bytes;
+    tp_relay_stop(&c->relay);
+    if (c->dial != NULL) {
+        tp_dial_cancel(c->dial);
+    }
+    if (c->timer != NULL) {
+        event_free(c->timer);
+    }
+    if (c->hctx_free != NULL) {
+        c->hctx_free(c->hctx);
+    }
+    /* Pass a reset on as a reset, so the peer does not see a clean end. */
+    if (why == TP_END_UPSTREAM_RESET || why == TP_END_DIAL_FAILED
+        || why == TP_END_LOOP || why == TP_END_DIAL_TIMEOUT) {
+        linger_reset(c->cbev);
+    } else if (why == TP_END_CLIENT_RESET) {
+        linger_reset(c->ubev);
+    }
+    if (c->ubev != NULL) {
+        bufferevent_free(c->ubev);
+    }
+    if (c->cbev != NULL) {
+        bufferevent_free(c->cbev);
+    }
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        w->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    w->nconns--;
+    free(c);
+    tp_worker_check_drained(w);
+}
+
+static void
+relay_done(struct tp_relay *r, enum tp_relay_end end)
+{
+    struct tp_conn *c = container_of(r, struct tp_conn, relay);
+    char            why[64] = "";
+
+    if (r->err != 0 && end != TP_RELAY_DONE) {
+        snprintf(why, sizeof(why), "(%s)", strerror(r->err));
+    }
+    switch (end) {
+    case TP_RELAY_DONE:    tp_conn_close(c, TP_END_DONE, NULL); break;
+    case TP_RELAY_A_RESET: tp_conn_close(c, TP_END_CLIENT_RESET, why); break;
+    case TP_RELAY_B_RESET: tp_conn_close(c, TP_END_UPSTREAM_RESET, why); break;
+    case TP_RELAY_IDLE:    tp_conn_close(c, TP_END_IDLE_TIMEOUT, NULL); break;
+    }
+}
+
+static void conn_dial(struct tp_conn *c);
+
+static void
+conn_dialed(void *arg, struct bufferevent *bev, int err, const char *why)
+{
+    struct tp_conn *c = arg;
+
+    if (err != 0 && c->host[0] && !c->fell_back && c->sniff
+        && c->sniff->fallback && !c->sniff->dial_original) {
+        tp_conn_log(TP_LOG_INFO, c, "sniffed name failed (%s); falling back "
+                    "to the original destination", why);
+        c->fell_back = true;
+        c->dst = c->orig;
+        conn_dial(c);
+        return;
+    }
+    if (c->dialed != NULL) {
+        c->dialed(c, err);
+    }
+    if (err != 0) {
+        c->w->stats.dial_errors++;
+        tp_conn_close(c, err == ETIMEDOUT ? TP_END_DIAL_TIMEOUT
+                                          : TP_END_DIAL_FAILED, why);
+        return;
+    }
+    c->ubev = bev;
+    c->state = TP_ST_RELAY;
+    tp_relay_start(&c->relay, c->w->base, c->cbev, c->ubev,
+                   c->sw->svc->idle_timeout_ms, relay_done);
+}
+
+static void
+conn_dial(struct tp_conn *c)
+{
+    const struct tp_service *svc = c->sw->svc;
+
+    c->state = TP_ST_DIAL;
+    bufferevent_disable(c->cbev, EV_READ);
+    tp_dial_start(&c->dial, c->w, &c->dst, svc->handler.chain,
+                  svc->sockopts.mark, svc->connect_timeout_ms, conn_dialed, c);
+}
+
+static void
+conn_after_sniff(struct tp_conn *c)
+{
+    const struct tp_service *svc = c->sw->svc;
+
+    if (c->host[0] && !(c->sniff && c->sniff->dial_original)) {
+        tp_target_from_name(&c->dst, c->host, c->dst.port);
+    }
+    c->route = svc->handler.chain ? svc->handler.chain->name : "direct";
+    conn_dial(c);
+}
+
+void
+tp_conn_forward(struct tp_conn *c)
+{
+    if (c->state == TP_ST_ACCEPTED || c->state == TP_ST_HANDSHAKE) {
+        c->orig = c->dst;
+    }
+    if (c->sniff != NULL && tp_sniff_wanted(c->sniff, c->dst.port)) {
+        c->state = TP_ST_SNIFF;
+        tp_sniff_start(c, conn_after_sniff);
+        return;
+    }
+    conn_after_sniff(c);
+}

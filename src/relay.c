@@ -1,0 +1,197 @@
+/*
+ * relay.c - the shared TCP relay core over two bufferevents, written once
+ * for both directions. Back-pressure: a side stops reading while its
+ * peer's output is above RELAY_HIWAT and resumes when it drains to half.
+ * Half-close: a FIN from one side becomes shutdown(SHUT_WR) on the other
+ * once everything before it has been written.
+ */
+#include "tproxyd.h"
+#include "relay.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#define RELAY_HIWAT (256 * 1024)
+
+static uint64_t
+base_now_ms(struct bufferevent *bev)
+{
+    struct timeval tv;
+
+    event_base_gettimeofday_cached(bufferevent_get_base(bev), &tv);
+    return (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
+}
+
+static void
+relay_finish(struct tp_relay *r, enum tp_relay_end end)
+{
+    void (*done)(struct tp_relay *, enum tp_relay_end) = r->done;
+
+    tp_relay_stop(r);
+    if (done != NULL) {
+        done(r, end);
+    }
+}
+
+/* Send FIN to `to` once all bytes of the finished direction are out. */
+static void
+maybe_shutdown(struct tp_relay_side *to)
+{
+    struct tp_relay *r = to->relay;
+
+    if (to->shut || !to->peer->eof
+        || evbuffer_get_length(bufferevent_get_output(to->bev)) > 0) {
+        return;
+    }
+    to->shut = true;
+    if (to->plain) {
+        shutdown(bufferevent_getfd(to->bev), SHUT_WR);
+    }
+    if (r->a.shut && r->b.shut) {
+        relay_finish(r, TP_RELAY_DONE);
+    }
+}
+
+static void
+relay_move(struct tp_relay_side *from)
+{
+    struct evbuffer *in = bufferevent_get_input(from->bev);
+    struct evbuffer *out = bufferevent_get_output(from->peer->bev);
+    size_t           n = evbuffer_get_length(in);
+
+    if (n == 0) {
+        return;
+    }
+    from->bytes += n;
+    from->relay->last_ms = base_now_ms(from->bev);
+    evbuffer_add_buffer(out, in);
+    if (evbuffer_get_length(out) >= RELAY_HIWAT) {
+        bufferevent_disable(from->bev, EV_READ);
+    }
+}
+
+static void
+relay_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void) bev;
+    relay_move(arg);
+}
+
+static void
+relay_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct tp_relay_side *to = arg;
+    struct tp_relay_side *from = to->peer;
+
+    if (!from->eof && evbuffer_get_length(bufferevent_get_output(bev))
+                      < RELAY_HIWAT / 2) {
+        bufferevent_enable(from->bev, EV_READ);
+    }
+    maybe_shutdown(to);
+}
+
+static void
+relay_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct tp_relay_side *side = arg;
+    struct tp_relay      *r = side->relay;
+
+    (void) bev;
+    if (what & BEV_EVENT_EOF) {
+        relay_move(side);
+        side->eof = true;
+        bufferevent_disable(side->bev, EV_READ);
+        maybe_shutdown(side->peer);
+        return;
+    }
+    if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        r->err = EVUTIL_SOCKET_ERROR();
+        relay_finish(r, side == &r->a ? TP_RELAY_A_RESET : TP_RELAY_B_RESET);
+    }
+}
+
+static void
+relay_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct tp_relay *r = arg;
+    uint64_t         now = base_now_ms(r->a.bev), left;
+    struct timeval   tv;
+
+    (void) fd; (void) what;
+    if (now - r->last_ms >= r->idle_ms) {
+        relay_finish(r, TP_RELAY_IDLE);
+        return;
+    }
+    left = r->idle_ms - (now - r->last_ms);
+    tv.tv_sec = (time_t) (left / 1000);
+    tv.tv_usec = (suseconds_t) (left % 1000) * 1000;
+    evtimer_add(r->idle, &tv);
+}
+
+static void
+side_init(struct tp_relay *r, struct tp_relay_side *s,
+    struct tp_relay_side *peer, struct bufferevent *bev)
+{
+    int       fd = bufferevent_getfd(bev);
+    int       type = 0;
+    socklen_t len = sizeof(type);
+
+    s->bev = bev;
+    s->peer = peer;
+    s->relay = r;
+    s->plain = bufferevent_get_underlying(bev) == NULL && fd >= 0
+               && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0
+               && type == SOCK_STREAM;
+    bufferevent_setcb(bev, relay_read_cb, relay_write_cb, relay_event_cb, s);
+    bufferevent_setwatermark(bev, EV_READ, 0, 0);
+    bufferevent_setwatermark(bev, EV_WRITE, RELAY_HIWAT / 2, 0);
+    bufferevent_set_timeouts(bev, NULL, NULL);
+}
+
+int
+tp_relay_start(struct tp_relay *r, struct event_base *base,
+    struct bufferevent *a, struct bufferevent *b, uint64_t idle_ms,
+    void (*done)(struct tp_relay *r, enum tp_relay_end end))
+{
+    struct timeval tv;
+
+    memset(r, 0, sizeof(*r));
+    r->done = done;
+    r->idle_ms = idle_ms;
+    side_init(r, &r->a, &r->b, a);
+    side_init(r, &r->b, &r->a, b);
+    r->last_ms = base_now_ms(a);
+    if (idle_ms > 0) {
+        r->idle = evtimer_new(base, relay_idle_cb, r);
+        tv.tv_sec = (time_t) (idle_ms / 1000);
+        tv.tv_usec = (suseconds_t) (idle_ms % 1000) * 1000;
+        evtimer_add(r->idle, &tv);
+    }
+    bufferevent_enable(a, EV_READ | EV_WRITE);
+    bufferevent_enable(b, EV_READ | EV_WRITE);
+    /* Bytes read before the relay (sniffed, or after a handshake). */
+    relay_move(&r->a);
+    relay_move(&r->b);
+    return 0;
+}
+
+void
+tp_relay_stop(struct tp_relay *r)
+{
+    if (r->a.bev != NULL) {
+        bufferevent_setcb(r->a.bev, NULL, NULL, NULL, NULL);
+        bufferevent_disable(r->a.bev, EV_READ | EV_WRITE);
+    }
+    if (r->b.bev != NULL) {
+        bufferevent_setcb(r->b.bev, NULL, NULL, NULL, NULL);
+        bufferevent_disable(r->b.bev, EV_READ | EV_WRITE);
+    }
+    if (r->idle != NULL) {
+        event_free(r->idle);
+        r->idle = NULL;
+    }
+    r->done = NULL;
+}

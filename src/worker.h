@@ -1,0 +1,59 @@
+/*
+ * worker.h - a worker process: one event loop on slot `slot` of every
+ * service's socket group, its connections, its DNS resolver, counters.
+ * The worker object is the one writable global of a worker process.
+ */
+#ifndef TP_WORKER_H
+#define TP_WORKER_H
+
+#include "tproxyd.h"
+#include "cycle.h"
+
+struct event;
+struct event_base;
+struct evdns_base;
+struct evconnlistener;
+
+/* One service as seen by one worker. */
+struct tp_svc_worker {
+    struct tp_worker           *w;
+    const struct tp_service    *svc;
+    int                         fd;         /* this slot's socket */
+    struct evconnlistener      *lev;        /* stream services */
+    struct event               *retry;      /* accept back-off timer */
+    void                       *hstate;     /* handler's per-worker state */
+};
+
+struct tp_stats {
+    uint64_t    accepted;
+    uint64_t    closed;
+    uint64_t    accept_errors;
+    uint64_t    dial_errors;
+    uint64_t    refused_loop;
+    uint64_t    bytes_up;
+    uint64_t    bytes_down;
+};
+
+struct tp_worker {
+    int                     slot;
+    struct event_base      *base;
+    struct evdns_base      *dns;
+    struct tp_cycle        *cycle;
+    struct tp_svc_worker   *svcs;
+    size_t                  nsvcs;
+    uint64_t                next_id;
+    struct tp_conn         *conns;          /* list of live connections */
+    size_t                  nconns;
+    size_t                  nsessions;      /* live UDP sessions */
+    bool                    draining;
+    struct event           *ev_quit, *ev_term, *ev_int, *ev_usr1;
+    struct event           *ev_shutdown;
+    struct tp_stats         stats;
+};
+
+/* Runs the worker's loop; returns the process exit code. */
+int tp_worker_run(struct tp_cycle *cycle, int slot);
+/* A connection or session ended: lets a draining worker exit when idle. */
+void tp_worker_check_drained(struct tp_worker *w);
+
+#endif
