@@ -261,6 +261,19 @@ conf_check(struct tp_conf *conf, struct tp_err *err)
     return 0;
 }
 
+/* Every message names where it comes from, even without a line. */
+static void
+prefix_origin(struct tp_err *err, const char *origin)
+{
+    char msg[sizeof(err->msg)];
+
+    if (strncmp(err->msg, origin, strlen(origin)) == 0) {
+        return;
+    }
+    snprintf(msg, sizeof(msg), "%s", err->msg);
+    snprintf(err->msg, sizeof(err->msg), "%.200s: %.300s", origin, msg);
+}
+
 struct tp_conf *
 tp_conf_from_config(config_t *cfg, const char *origin, struct tp_err *err)
 {
@@ -269,6 +282,7 @@ tp_conf_from_config(config_t *cfg, const char *origin, struct tp_err *err)
     conf->path = strdup(origin);
     if (tp_schema_parse(tp_schema_root, conf, config_root_setting(cfg), "",
                         err) != 0 || conf_check(conf, err) != 0) {
+        prefix_origin(err, origin);
         tp_conf_free(conf);
         return NULL;
     }
