@@ -21,13 +21,13 @@ CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o) $(MOD_SRC:%.c=$(BUILD)/%.o) \
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/t/unit/run.o \
               $(BUILD)/suites_table.o
 
-.PHONY: all check unit integration asan-check demo bench fuzz install \
+.PHONY: all check deps-test unit integration asan-check demo bench fuzz install \
         clean distclean
 
 all: $(BUILD)/tproxyd tproxyd
 
 config.mk: configure.ac config.mk.in
-	@command -v aclocal >/dev/null && command -v autoconf >/dev/null || { echo "autoconf/aclocal missing: apt-get install autoconf automake pkg-config"; exit 1; }
+	contrib/install-deps.sh build
 	aclocal && autoconf && ./configure
 
 tproxyd: $(BUILD)/tproxyd
@@ -77,7 +77,10 @@ $(BUILD)/unit-tests: $(UNIT_OBJ) $(CORE_OBJ)
 	$(CC) -o $@ $^ $(CHECK_LIBS) $(LDLIBS_ALL)
 
 # make check: unit tests, then the integration tests (root + netns).
-check: all unit integration
+check: deps-test all unit integration
+
+deps-test:
+	contrib/install-deps.sh build test
 
 unit: $(BUILD)/unit-tests
 	cd t/unit && CK_FORK=$${CK_FORK:-yes} ../../$(BUILD)/unit-tests
@@ -94,12 +97,14 @@ asan-check:
 	    CK_FORK=no ../../build-asan/unit-tests
 
 fuzz:
+	contrib/install-deps.sh fuzz
 	t/fuzz/run.sh $${FUZZ_SECONDS:-30}
 
-demo: all
+demo: deps-test all
 	contrib/demo.sh
 
 bench: all
+	contrib/install-deps.sh bench
 	bench/run.sh
 
 install: all
