@@ -143,6 +143,8 @@ struct tp_conf *tp_conf_from_config(struct config_t *cfg, const char *origin,
 void tp_conf_free(struct tp_conf *conf);
 /* The normalized config, in libconfig syntax (-T). */
 void tp_conf_print(const struct tp_conf *conf, FILE *out);
+/* Every setting the parser accepts, "context path" per line (-S). */
+void tp_conf_list_settings(FILE *out);
 struct tp_chain *tp_conf_chain(const struct tp_conf *conf, const char *name);
 
 /* Exposed for module schemas and unit tests. */

@@ -180,3 +180,45 @@ tp_conf_print(const struct tp_conf *conf, FILE *out)
             TPROXYD_VERSION, conf->path);
     print_group(tp_schema_root, conf, NULL, NULL, out, 0);
 }
+
+static void
+list_group(const struct tp_schema *schema, const char *ctx, const char *pre,
+    FILE *out)
+{
+    char path[256], sub[320];
+
+    for (const struct tp_schema *r = schema; r && r->name; r++) {
+        snprintf(path, sizeof(path), "%s%s", pre, r->name);
+        if (r->type == TP_T_GROUP) {
+            snprintf(sub, sizeof(sub), "%s.", path);
+            list_group(r->sub, ctx, sub, out);
+        } else if (r->type == TP_T_LIST) {
+            fprintf(out, "%-14s %s\n", ctx, path);
+            list_group(r->sub, r->name, "", out);
+        } else if (r->type == TP_T_MODULE) {
+            fprintf(out, "%-14s %s.type\n", ctx, path);
+            list_group(r->sub, r->name, "", out);
+            for (size_t i = 0; i < tp_modules_count; i++) {
+                const struct tp_module_role *role;
+                char                         c[64];
+
+                role = &tp_modules[i]->role[r->role];
+                if (role->ops == NULL) {
+                    continue;
+                }
+                snprintf(c, sizeof(c), "%s:%s", tp_role_name(r->role),
+                         tp_modules[i]->name);
+                list_group(role->schema, c, "", out);
+            }
+        } else {
+            fprintf(out, "%-14s %s\n", ctx, path);
+        }
+    }
+}
+
+/* Every setting the parser accepts, one per line: "context path". */
+void
+tp_conf_list_settings(FILE *out)
+{
+    list_group(tp_schema_root, "global", "", out);
+}

@@ -38,6 +38,7 @@ usage(FILE *out)
         "  -T        test, then print the normalized configuration\n"
         "  -f        stay in the foreground\n"
         "  -s SIG    send a signal to the running master\n"
+        "  -S        list every setting the configuration accepts\n"
         "  -v        print the version\n");
 }
 
@@ -118,7 +119,7 @@ main(int argc, char **argv)
 
     memset(&a, 0, sizeof(a));
     a.conf_path = TP_DEFAULT_CONF;
-    while ((opt = getopt(argc, argv, "c:tTfs:vhL:F:")) != -1) {
+    while ((opt = getopt(argc, argv, "c:tTfs:SvhL:F:")) != -1) {
         switch (opt) {
         case 'c': a.conf_path = optarg; a.conf_given = true; break;
         case 't': a.test = true; break;
@@ -128,6 +129,7 @@ main(int argc, char **argv)
         case 'L': tp_urls_add(&a.urls, 'L', optarg); break;
         case 'F': tp_urls_add(&a.urls, 'F', optarg); break;
         case 'v': printf("tproxyd %s\n", TPROXYD_VERSION); return 0;
+        case 'S': tp_conf_list_settings(stdout); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
