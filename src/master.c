@@ -248,10 +248,12 @@ reload(struct tp_master *m)
         && tp_log_open(conf->log.target, conf->log.level) != 0) {
         tp_log_err("log target %s: %s", conf->log.target, strerror(errno));
     }
+    /* Close the old cycle's own sockets before forking, or the new
+     * workers would inherit (and keep open) sockets of removed services. */
     m->cycle = c;
+    tp_cycle_free(old, c);
     spawn_generation(m);
     signal_kids(m, SIGQUIT, true);
-    tp_cycle_free(old, c);
 }
 
 static void
