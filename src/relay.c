@@ -7,6 +7,7 @@
  */
 #include "tproxyd.h"
 #include "relay.h"
+#include "splice.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -16,13 +17,32 @@
 
 #define RELAY_HIWAT (256 * 1024)
 
-static uint64_t
-base_now_ms(struct bufferevent *bev)
+uint64_t
+tp_relay_now_ms(struct tp_relay *r)
 {
     struct timeval tv;
 
-    event_base_gettimeofday_cached(bufferevent_get_base(bev), &tv);
+    event_base_gettimeofday_cached(r->base, &tv);
     return (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
+}
+
+static bool
+buffers_empty(struct tp_relay *r)
+{
+    return evbuffer_get_length(bufferevent_get_input(r->a.bev)) == 0
+           && evbuffer_get_length(bufferevent_get_input(r->b.bev)) == 0
+           && evbuffer_get_length(bufferevent_get_output(r->a.bev)) == 0
+           && evbuffer_get_length(bufferevent_get_output(r->b.bev)) == 0;
+}
+
+/* Move to the zero-copy backend once nothing is left in user space. */
+static void
+maybe_splice(struct tp_relay *r)
+{
+    if (r->splice == NULL && r->a.plain && r->b.plain && !r->a.eof
+        && !r->b.eof && buffers_empty(r)) {
+        tp_splice_start(r, r->base);
+    }
 }
 
 static void
@@ -66,7 +86,7 @@ relay_move(struct tp_relay_side *from)
         return;
     }
     from->bytes += n;
-    from->relay->last_ms = base_now_ms(from->bev);
+    from->relay->last_ms = tp_relay_now_ms(from->relay);
     evbuffer_add_buffer(out, in);
     if (evbuffer_get_length(out) >= RELAY_HIWAT) {
         bufferevent_disable(from->bev, EV_READ);
@@ -94,6 +114,18 @@ relay_write_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
+relay_write_done_cb(struct bufferevent *bev, void *arg)
+{
+    struct tp_relay_side *to = arg;
+    struct tp_relay      *r = to->relay;
+
+    relay_write_cb(bev, arg);
+    if (r->done != NULL && to->shut == false) {
+        maybe_splice(r);
+    }
+}
+
+static void
 relay_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct tp_relay_side *side = arg;
@@ -117,7 +149,7 @@ static void
 relay_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct tp_relay *r = arg;
-    uint64_t         now = base_now_ms(r->a.bev), left;
+    uint64_t         now = tp_relay_now_ms(r), left;
     struct timeval   tv;
 
     (void) fd; (void) what;
@@ -145,7 +177,8 @@ side_init(struct tp_relay *r, struct tp_relay_side *s,
     s->plain = bufferevent_get_underlying(bev) == NULL && fd >= 0
                && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0
                && type == SOCK_STREAM;
-    bufferevent_setcb(bev, relay_read_cb, relay_write_cb, relay_event_cb, s);
+    bufferevent_setcb(bev, relay_read_cb, relay_write_done_cb, relay_event_cb,
+                      s);
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
     bufferevent_setwatermark(bev, EV_WRITE, RELAY_HIWAT / 2, 0);
     bufferevent_set_timeouts(bev, NULL, NULL);
@@ -159,16 +192,20 @@ tp_relay_start(struct tp_relay *r, struct event_base *base,
     struct timeval tv;
 
     memset(r, 0, sizeof(*r));
+    r->base = base;
     r->done = done;
     r->idle_ms = idle_ms;
     side_init(r, &r->a, &r->b, a);
     side_init(r, &r->b, &r->a, b);
-    r->last_ms = base_now_ms(a);
+    r->last_ms = tp_relay_now_ms(r);
     if (idle_ms > 0) {
         r->idle = evtimer_new(base, relay_idle_cb, r);
         tv.tv_sec = (time_t) (idle_ms / 1000);
         tv.tv_usec = (suseconds_t) (idle_ms % 1000) * 1000;
         evtimer_add(r->idle, &tv);
+    }
+    if (buffers_empty(r) && tp_splice_start(r, base) == 0) {
+        return 0;
     }
     bufferevent_enable(a, EV_READ | EV_WRITE);
     bufferevent_enable(b, EV_READ | EV_WRITE);
@@ -181,6 +218,7 @@ tp_relay_start(struct tp_relay *r, struct event_base *base,
 void
 tp_relay_stop(struct tp_relay *r)
 {
+    tp_splice_stop(r);
     if (r->a.bev != NULL) {
         bufferevent_setcb(r->a.bev, NULL, NULL, NULL, NULL);
         bufferevent_disable(r->a.bev, EV_READ | EV_WRITE);

@@ -31,8 +31,12 @@ struct tp_relay_side {
     bool                    plain;      /* a plain socket: shutdown works */
 };
 
+struct tp_splice;
+
 struct tp_relay {
     struct tp_relay_side    a, b;       /* a = client, b = upstream */
+    struct event_base      *base;
+    struct tp_splice       *splice;     /* zero-copy backend, when used */
     struct event           *idle;
     uint64_t                idle_ms;
     uint64_t                last_ms;    /* last byte moved */
@@ -47,5 +51,6 @@ int tp_relay_start(struct tp_relay *r, struct event_base *base,
     struct bufferevent *a, struct bufferevent *b, uint64_t idle_ms,
     void (*done)(struct tp_relay *r, enum tp_relay_end end));
 void tp_relay_stop(struct tp_relay *r);
+uint64_t tp_relay_now_ms(struct tp_relay *r);
 
 #endif
