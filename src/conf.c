@@ -72,6 +72,15 @@ static const struct tp_schema schema_chain[] = {
     { "name", TP_T_STRING, OFF(tp_chain, name), TP_REQUIRED, NULL },
     { "hops", TP_T_LIST, OFF(tp_chain, hops), TP_REQUIRED, NULL, schema_hop,
       sizeof(struct tp_hop), OFF(tp_chain, nhops) },
+    { "bypass", TP_T_STRING, OFF(tp_chain, bypass_name), 0, NULL },
+    { NULL }
+};
+
+static const struct tp_schema schema_bypass[] = {
+    { "name", TP_T_STRING, OFF(tp_bypass, name), TP_REQUIRED, NULL },
+    { "whitelist", TP_T_BOOL, OFF(tp_bypass, whitelist), 0, "false" },
+    { "matchers", TP_T_STRLIST, OFF(tp_bypass, matchers), TP_REQUIRED, NULL,
+      .off_n = OFF(tp_bypass, nmatchers), .check = tp_bypass_check_matcher },
     { NULL }
 };
 
@@ -98,6 +107,7 @@ static const struct tp_schema schema_service[] = {
       .role = TP_ROLE_LISTENER },
     { "forwarder", TP_T_GROUP, OFF(tp_service, forwarder), 0, NULL,
       schema_forwarder },
+    { "bypass", TP_T_STRING, OFF(tp_service, bypass_name), 0, NULL },
     { NULL }
 };
 
@@ -123,8 +133,75 @@ const struct tp_schema tp_schema_root[] = {
       schema_service, sizeof(struct tp_service), OFF(tp_conf, nservices) },
     { "chains", TP_T_LIST, OFF(tp_conf, chains), 0, NULL, schema_chain,
       sizeof(struct tp_chain), OFF(tp_conf, nchains) },
+    { "bypasses", TP_T_LIST, OFF(tp_conf, bypasses), 0, NULL, schema_bypass,
+      sizeof(struct tp_bypass), OFF(tp_conf, nbypasses) },
     { NULL }
 };
+
+static struct tp_bypass *
+conf_bypass(const struct tp_conf *conf, const char *name)
+{
+    for (size_t i = 0; i < conf->nbypasses; i++) {
+        if (strcmp(conf->bypasses[i].name, name) == 0) {
+            return &conf->bypasses[i];
+        }
+    }
+    return NULL;
+}
+
+/* Resolve a `bypass = "name"` reference; where says whose it is. */
+static int
+resolve_bypass(const struct tp_conf *conf, const char *name,
+    struct tp_bypass **out, const char *where, struct tp_err *err)
+{
+    if (name == NULL) {
+        return 0;
+    }
+    *out = conf_bypass(conf, name);
+    if (*out == NULL) {
+        snprintf(err->msg, sizeof(err->msg), "%s: %s: bypass: no entry "
+                 "named \"%s\" in bypasses", conf->path, where, name);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+check_bypasses(struct tp_conf *conf, struct tp_err *err)
+{
+    char where[320];
+
+    for (size_t i = 0; i < conf->nbypasses; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(conf->bypasses[i].name, conf->bypasses[j].name) == 0) {
+                snprintf(err->msg, sizeof(err->msg), "%s: two bypasses are "
+                         "named \"%s\"", conf->path, conf->bypasses[i].name);
+                return -1;
+            }
+        }
+        if (tp_bypass_compile(&conf->bypasses[i]) != 0) {
+            snprintf(err->msg, sizeof(err->msg), "out of memory");
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < conf->nservices; i++) {
+        snprintf(where, sizeof(where), "service \"%.200s\"",
+                 conf->services[i].name);
+        if (resolve_bypass(conf, conf->services[i].bypass_name,
+                           &conf->services[i].bypass, where, err) != 0) {
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < conf->nchains; i++) {
+        snprintf(where, sizeof(where), "chain \"%.200s\"",
+                 conf->chains[i].name);
+        if (resolve_bypass(conf, conf->chains[i].bypass_name,
+                           &conf->chains[i].bypass, where, err) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
 
 struct tp_chain *
 tp_conf_chain(const struct tp_conf *conf, const char *name)
@@ -233,7 +310,7 @@ conf_check(struct tp_conf *conf, struct tp_err *err)
 {
     long cpus;
 
-    if (check_names(conf, err) != 0) {
+    if (check_names(conf, err) != 0 || check_bypasses(conf, err) != 0) {
         return -1;
     }
     for (size_t i = 0; i < conf->nservices; i++) {
@@ -318,6 +395,9 @@ tp_conf_free(struct tp_conf *conf)
 {
     if (conf == NULL) {
         return;
+    }
+    for (size_t i = 0; i < conf->nbypasses; i++) {
+        tp_bypass_free_compiled(&conf->bypasses[i]);
     }
     tp_schema_free(tp_schema_root, conf);
     free(conf->path);

@@ -12,6 +12,7 @@
 #include "tproxyd.h"
 #include "util.h"
 #include "module.h"
+#include "route.h"
 
 #include <stdio.h>
 
@@ -47,6 +48,8 @@ struct tp_schema {
     long long               min, max;   /* INT bounds (both 0: none) */
     const char *const      *choices;    /* CHOICE names, NULL-terminated */
     int                     role;       /* MODULE: enum tp_role */
+    /* STRING/STRLIST: validates each value (NULL = any); why on error */
+    int                   (*check)(const char *v, const char **why);
 };
 
 /* A module-typed group: handler, listener, connector, dialer. */
@@ -90,9 +93,11 @@ struct tp_hop {
 };
 
 struct tp_chain {
-    char           *name;
-    struct tp_hop  *hops;
-    size_t          nhops;
+    char              *name;
+    struct tp_hop     *hops;
+    size_t             nhops;
+    char              *bypass_name;
+    struct tp_bypass  *bypass;      /* matching flows go direct */
 };
 
 struct tp_forwarder {
@@ -111,6 +116,8 @@ struct tp_service {
     struct tp_modconf   handler;
     struct tp_modconf   listener;
     struct tp_forwarder forwarder;
+    char               *bypass_name;
+    struct tp_bypass   *bypass;         /* matching flows are rejected */
     size_t              index;          /* position in conf->services */
 };
 
@@ -132,6 +139,8 @@ struct tp_conf {
     size_t              nservices;
     struct tp_chain    *chains;
     size_t              nchains;
+    struct tp_bypass   *bypasses;
+    size_t              nbypasses;
     int                 nworkers;       /* resolved worker_processes */
 };
 

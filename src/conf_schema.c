@@ -127,6 +127,9 @@ parse_text_value(const struct tp_schema *row, void *base,
 
     switch (row->type) {
     case TP_T_STRING:
+        if (row->check != NULL && row->check(v, &why) != 0) {
+            return fail(err, s, path, "%s: \"%s\"", why, v);
+        }
         *FIELD(base, row->off, char *) = strdup(v);
         return 0;
     case TP_T_DURATION:
@@ -235,8 +238,12 @@ parse_strlist(const struct tp_schema *row, void *base,
         const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
         char        num[32];
         const char *v = scalar_text(e, num, sizeof(num));
+        const char *why = NULL;
         if (v == NULL) {
             return fail(err, e, path, "element %d: expected a string", i);
+        }
+        if (row->check != NULL && row->check(v, &why) != 0) {
+            return fail(err, e, path, "element %d: %s: \"%s\"", i, why, v);
         }
         arr[i] = strdup(v);
         (*FIELD(base, row->off_n, size_t))++;

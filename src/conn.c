@@ -226,19 +226,34 @@ conn_dial(struct tp_conn *c)
 
     c->state = TP_ST_DIAL;
     bufferevent_disable(c->cbev, EV_READ);
-    tp_dial_start(&c->dial, c->w, &c->dst, svc->handler.chain,
-                  svc->sockopts.mark, svc->connect_timeout_ms, conn_dialed, c);
+    tp_dial_start(&c->dial, c->w, &c->dst, c->chain, svc->sockopts.mark,
+                  svc->connect_timeout_ms, conn_dialed, c);
 }
 
+/* Bypass lists decide: reject (service), direct (chain), or the chain. */
 static void
 conn_after_sniff(struct tp_conn *c)
 {
     const struct tp_service *svc = c->sw->svc;
+    const struct sockaddr   *ip = c->orig.host[0] ? NULL
+                                  : (const struct sockaddr *) &c->orig.ss;
+    char                     why[300];
 
+    if (svc->bypass != NULL && tp_bypass_match(svc->bypass, c->host, ip)) {
+        snprintf(why, sizeof(why), "(bypass \"%.200s\")", svc->bypass->name);
+        tp_conn_close(c, TP_END_DENIED, why);
+        return;
+    }
+    c->chain = svc->handler.chain;
+    c->route = c->chain ? c->chain->name : "direct";
+    if (c->chain && c->chain->bypass
+        && tp_bypass_match(c->chain->bypass, c->host, ip)) {
+        c->chain = NULL;
+        c->route = "direct(bypass)";
+    }
     if (c->host[0] && !(c->sniff && c->sniff->dial_original)) {
         tp_target_from_name(&c->dst, c->host, c->dst.port);
     }
-    c->route = svc->handler.chain ? svc->handler.chain->name : "direct";
     conn_dial(c);
 }
 

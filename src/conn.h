@@ -59,6 +59,7 @@ struct tp_conn {
     struct tp_target            dst;            /* where it goes */
     char                        host[256];      /* sniffed name, or "" */
     const char                 *route;          /* "direct" or chain name */
+    const struct tp_chain      *chain;          /* NULL: direct */
     struct bufferevent         *cbev;           /* client side */
     struct bufferevent         *ubev;           /* upstream side */
     struct tp_relay             relay;

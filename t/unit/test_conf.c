@@ -261,6 +261,21 @@ START_TEST(err_references)
 }
 END_TEST
 
+START_TEST(err_bypass)
+{
+    EXPECT_ERROR("bypasses = ( { name = \"b\";\n"
+                 "  matchers = [ \"10.0.0.0/8\", \"10.0.0.0/99\" ]; } );\n"
+                 FWD_SERVICE,
+                 ":2: bypasses[0].matchers", "element 1",
+                 "not a valid address or CIDR");
+    EXPECT_ERROR("services = ( { name = \"a\"; addr = \":1\";\n"
+                 "  bypass = \"nope\";\n"
+                 "  handler = { type = \"red\"; };\n"
+                 "  listener = { type = \"red\"; }; } );\n",
+                 "service \"a\": bypass: no entry named \"nope\"");
+}
+END_TEST
+
 START_TEST(err_missing_file)
 {
     struct tp_err err;
@@ -292,6 +307,7 @@ suite_conf(void)
     tcase_add_test(bad, err_bounds);
     tcase_add_test(bad, err_choice);
     tcase_add_test(bad, err_references);
+    tcase_add_test(bad, err_bypass);
     tcase_add_test(bad, err_missing_file);
     suite_add_tcase(s, good);
     suite_add_tcase(s, bad);
