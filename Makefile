@@ -112,6 +112,10 @@ install: all
 	install -D -m 0644 man/tproxyd.8 $(DESTDIR)$(PREFIX)/share/man/man8/tproxyd.8
 	install -D -m 0644 man/tproxyd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/tproxyd.conf.5
 	install -D -m 0755 contrib/tproxyd-rules $(DESTDIR)$(PREFIX)/sbin/tproxyd-rules
+	install -d $(DESTDIR)$(PREFIX)/share/doc/tproxyd/examples
+	install -m 0644 conf/examples/*.conf contrib/tproxyd.service \
+	    contrib/tproxyd.init contrib/tproxyd.openrc contrib/tproxyd.logrotate \
+	    $(DESTDIR)$(PREFIX)/share/doc/tproxyd/examples/
 	[ -e $(DESTDIR)$(PREFIX:/usr=)/etc/tproxyd/tproxyd.conf ] || \
 	    install -D -m 0644 conf/tproxyd.conf $(DESTDIR)$(PREFIX:/usr=)/etc/tproxyd/tproxyd.conf
 

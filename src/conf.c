@@ -291,13 +291,19 @@ init_modconf(struct tp_modconf *mc, enum tp_role role,
     return r->init ? r->init(mc->conf, svc, err) : 0;
 }
 
+/* Module init errors of a node name the node: "chains[0].hops[1].nodes[0]". */
 static int
 init_nodes(struct tp_node *nodes, size_t n, const struct tp_service *svc,
-    struct tp_err *err)
+    const char *where, struct tp_err *err)
 {
+    char msg[sizeof(err->msg)];
+
     for (size_t i = 0; i < n; i++) {
         if (init_modconf(&nodes[i].connector, TP_ROLE_CONNECTOR, svc, err)
             || init_modconf(&nodes[i].dialer, TP_ROLE_DIALER, svc, err)) {
+            snprintf(msg, sizeof(msg), "%s", err->msg);
+            snprintf(err->msg, sizeof(err->msg), "%.100s.nodes[%zu]: %.380s",
+                     where, i, msg);
             return -1;
         }
     }
@@ -320,14 +326,16 @@ conf_check(struct tp_conf *conf, struct tp_err *err)
             || init_modconf(&svc->handler, TP_ROLE_HANDLER, svc, err)
             || init_modconf(&svc->listener, TP_ROLE_LISTENER, svc, err)
             || init_nodes(svc->forwarder.nodes, svc->forwarder.nnodes, svc,
-                          err)) {
+                          "forwarder", err)) {
             return -1;
         }
     }
     for (size_t i = 0; i < conf->nchains; i++) {
         for (size_t h = 0; h < conf->chains[i].nhops; h++) {
             struct tp_hop *hop = &conf->chains[i].hops[h];
-            if (init_nodes(hop->nodes, hop->nnodes, NULL, err) != 0) {
+            char where[64];
+            snprintf(where, sizeof(where), "chains[%zu].hops[%zu]", i, h);
+            if (init_nodes(hop->nodes, hop->nnodes, NULL, where, err) != 0) {
                 return -1;
             }
         }

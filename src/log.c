@@ -13,7 +13,31 @@
 #include <time.h>
 #include <unistd.h>
 
-struct tp_log tp_log_sink = { TP_LOG_INFO, 2, false, "", "tproxyd" };
+struct tp_log tp_log_sink = {
+    TP_LOG_INFO, 2, false, "", "tproxyd", (uid_t) -1, (gid_t) -1
+};
+
+void
+tp_log_set_owner(uid_t uid, gid_t gid)
+{
+    tp_log_sink.owner_uid = uid;
+    tp_log_sink.owner_gid = gid;
+}
+
+/* Open a log file; a new one belongs to the workers' user so that they
+ * can reopen it after rotation too. */
+static int
+log_file_open(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+    if (fd >= 0 && tp_log_sink.owner_uid != (uid_t) -1 && geteuid() == 0) {
+        if (fchown(fd, tp_log_sink.owner_uid, tp_log_sink.owner_gid) != 0) {
+            /* keep going: root can still write it */
+        }
+    }
+    return fd;
+}
 
 static const char *const level_names[] = {
     "error", "warn", "notice", "info", "debug"
@@ -57,7 +81,7 @@ tp_log_open(const char *target, int level)
     if (strcmp(target, "stderr") == 0) {
         fd = 2;
     } else {
-        fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        fd = log_file_open(target);
         if (fd < 0) {
             return -1;
         }
@@ -79,8 +103,7 @@ tp_log_reopen(void)
     if (tp_log_sink.syslog || tp_log_sink.path[0] == '\0') {
         return 0;
     }
-    fd = open(tp_log_sink.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-              0640);
+    fd = log_file_open(tp_log_sink.path);
     if (fd < 0) {
         return -1;
     }

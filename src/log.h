@@ -22,6 +22,8 @@ struct tp_log {
     bool        syslog;
     char        path[512];      /* file target, for reopen */
     char        tag[16];        /* "master", "w0", ... */
+    uid_t       owner_uid;      /* files the master creates go to the */
+    gid_t       owner_gid;      /* workers' user (-1: leave as is) */
 };
 
 extern struct tp_log tp_log_sink;
@@ -32,6 +34,7 @@ const char *tp_log_level_name(int level);
 int tp_log_open(const char *target, int level);
 int tp_log_reopen(void);
 void tp_log_set_tag(const char *tag);
+void tp_log_set_owner(uid_t uid, gid_t gid);
 void tp_log_write(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -310,6 +310,9 @@ tp_master_run(tp_conf_loader load, void *arg, bool foreground)
     struct tp_err    err;
     sigset_t         blocked;
     struct tp_conf  *conf;
+    int              ready = -1;
+    uid_t            uid;
+    gid_t            gid;
 
     memset(&m, 0, sizeof(m));
     m.load = load;
@@ -318,6 +321,10 @@ tp_master_run(tp_conf_loader load, void *arg, bool foreground)
     if (conf == NULL) {
         fprintf(stderr, "tproxyd: %s\n", err.msg);
         return 1;
+    }
+    if (conf->user != NULL
+        && tp_proc_user_ids(conf->user, conf->group, &uid, &gid) == 0) {
+        tp_log_set_owner(uid, gid);
     }
     if (tp_log_open(conf->log.target, conf->log.level) != 0) {
         fprintf(stderr, "tproxyd: log target %s: %s\n", conf->log.target,
@@ -332,7 +339,7 @@ tp_master_run(tp_conf_loader load, void *arg, bool foreground)
         tp_conf_free(conf);
         return 1;
     }
-    if (!foreground && tp_proc_daemonize() != 0) {
+    if (!foreground && tp_proc_daemonize(&ready) != 0) {
         tp_log_err("daemonize: %s", strerror(errno));
         return 1;
     }
@@ -340,8 +347,13 @@ tp_master_run(tp_conf_loader load, void *arg, bool foreground)
         m.pid_file = strdup(conf->pid_file);
         if (tp_proc_write_pid(m.pid_file, &err) != 0) {
             tp_log_err("%s", err.msg);
+            tp_proc_daemon_ready(&ready, false);
             return 1;
         }
+    }
+    tp_proc_daemon_ready(&ready, true);
+    if (!foreground && strcmp(conf->log.target, "stderr") != 0) {
+        tp_proc_detach_stderr();
     }
     signals_setup(&blocked);
     tp_log_notice("tproxyd %s started: %zu services, pid %ld",

@@ -18,18 +18,31 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/*
+ * Detach. The parent waits on a pipe until the child says it is ready (pid
+ * file written, listeners open), so "started" means ready, and exits 0 or 1
+ * with the child's verdict. Returns in the child only.
+ */
 int
-tp_proc_daemonize(void)
+tp_proc_daemonize(int *ready_fd)
 {
-    int   fd;
-    pid_t pid = fork();
+    int   fd, p[2];
+    char  c = 0;
+    pid_t pid;
 
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        return -1;
+    }
+    pid = fork();
     if (pid < 0) {
         return -1;
     }
     if (pid > 0) {
-        _exit(0);
+        close(p[1]);
+        _exit(read(p[0], &c, 1) == 1 && c == '1' ? 0 : 1);
     }
+    close(p[0]);
+    *ready_fd = p[1];
     setsid();
     if (chdir("/") != 0) {
         return -1;
@@ -42,6 +55,53 @@ tp_proc_daemonize(void)
         if (fd > 2) {
             close(fd);
         }
+    }
+    return 0;
+}
+
+void
+tp_proc_daemon_ready(int *ready_fd, bool ok)
+{
+    ssize_t n TP_UNUSED;
+
+    if (*ready_fd >= 0) {
+        n = write(*ready_fd, ok ? "1" : "0", 1);
+        close(*ready_fd);
+        *ready_fd = -1;
+    }
+}
+
+/* Once logging goes elsewhere, nothing should hold the caller's stderr. */
+void
+tp_proc_detach_stderr(void)
+{
+    int fd = open("/dev/null", O_WRONLY);
+
+    if (fd >= 0) {
+        dup2(fd, 2);
+        if (fd > 2) {
+            close(fd);
+        }
+    }
+}
+
+int
+tp_proc_user_ids(const char *user, const char *group, uid_t *uid, gid_t *gid)
+{
+    struct passwd *pw = getpwnam(user);
+    struct group  *gr;
+
+    if (pw == NULL) {
+        return -1;
+    }
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    if (group != NULL) {
+        gr = getgrnam(group);
+        if (gr == NULL) {
+            return -1;
+        }
+        *gid = gr->gr_gid;
     }
     return 0;
 }

@@ -8,7 +8,11 @@
 
 #include "tproxyd.h"
 
-int tp_proc_daemonize(void);
+int tp_proc_daemonize(int *ready_fd);
+void tp_proc_daemon_ready(int *ready_fd, bool ok);
+void tp_proc_detach_stderr(void);
+int tp_proc_user_ids(const char *user, const char *group, uid_t *uid,
+    gid_t *gid);
 int tp_proc_write_pid(const char *path, struct tp_err *err);
 pid_t tp_proc_read_pid(const char *path, struct tp_err *err);
 void tp_proc_worker_limits(const struct tp_conf *conf);
