@@ -103,6 +103,16 @@ linger_reset(struct bufferevent *bev)
     }
 }
 
+/* Where the flow was first headed: the original address, or dst. */
+static const char *
+orig_str(const struct tp_conn *c, char *buf, size_t size)
+{
+    if (c->orig.sa.sa_family == AF_UNSPEC) {
+        return tp_target_str(&c->dst, buf, size);
+    }
+    return tp_sockaddr_str(&c->orig.sa, buf, size);
+}
+
 static void
 access_log(const struct tp_conn *c, enum tp_end why, const char *detail)
 {
@@ -113,12 +123,12 @@ access_log(const struct tp_conn *c, enum tp_end why, const char *detail)
         return;
     }
     tp_sockaddr_str((const struct sockaddr *) &c->client, cl, sizeof(cl));
-    tp_target_str(&c->orig, od, sizeof(od));
+    orig_str(c, od, sizeof(od));
     tp_target_str(&c->dst, ds, sizeof(ds));
     tp_log_write(TP_LOG_INFO, "#%d-%llu %s %s -> %s host=%s dial=%s via=%s "
                  "up=%llu down=%llu ms=%llu end=%s%s%s",
                  c->w->slot, (unsigned long long) c->id, c->sw->svc->name,
-                 cl, od, c->host[0] ? c->host : "-",
+                 cl, od, c->host ? c->host : "-",
                  c->state >= TP_ST_DIAL ? ds : "-", c->route,
                  (unsigned long long) c->relay.a.bytes,
                  (unsigned long long) c->relay.b.bytes,
@@ -130,12 +140,12 @@ void
 tp_conn_close(struct tp_conn *c, enum tp_end why, const char *detail)
 {
     struct tp_worker *w = c->w;
+    bool              reset_client, reset_upstream;
 
     access_log(c, why, detail);
     w->stats.closed++;
     w->stats.bytes_up += c->relay.a.bytes;
     w->stats.bytes_down += c->relay.b.bytes;
-    tp_relay_stop(&c->relay);
     if (c->dial != NULL) {
         tp_dial_cancel(c->dial);
     }
@@ -146,18 +156,23 @@ tp_conn_close(struct tp_conn *c, enum tp_end why, const char *detail)
         c->hctx_free(c->hctx);
     }
     /* Pass a reset on as a reset, so the peer does not see a clean end. */
-    if (why == TP_END_UPSTREAM_RESET || why == TP_END_DIAL_FAILED
-        || why == TP_END_LOOP || why == TP_END_DIAL_TIMEOUT) {
-        linger_reset(c->cbev);
-    } else if (why == TP_END_CLIENT_RESET) {
-        linger_reset(c->ubev);
+    reset_client = why == TP_END_UPSTREAM_RESET || why == TP_END_DIAL_FAILED
+                   || why == TP_END_LOOP || why == TP_END_DIAL_TIMEOUT;
+    reset_upstream = why == TP_END_CLIENT_RESET;
+    if (c->state == TP_ST_RELAY) {
+        tp_relay_free(&c->relay, reset_client, reset_upstream);
+    } else {
+        if (reset_client) {
+            linger_reset(c->cbev);
+        }
+        if (c->ubev != NULL) {
+            bufferevent_free(c->ubev);
+        }
+        if (c->cbev != NULL) {
+            bufferevent_free(c->cbev);
+        }
     }
-    if (c->ubev != NULL) {
-        bufferevent_free(c->ubev);
-    }
-    if (c->cbev != NULL) {
-        bufferevent_free(c->cbev);
-    }
+    free(c->host);
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -195,12 +210,12 @@ conn_dialed(void *arg, struct bufferevent *bev, int err, const char *why)
 {
     struct tp_conn *c = arg;
 
-    if (err != 0 && c->host[0] && !c->fell_back && c->sniff
+    if (err != 0 && c->host != NULL && !c->fell_back && c->sniff
         && c->sniff->fallback && !c->sniff->dial_original) {
         tp_conn_log(TP_LOG_INFO, c, "sniffed name failed (%s); falling back "
                     "to the original destination", why);
         c->fell_back = true;
-        c->dst = c->orig;
+        tp_target_from_sockaddr(&c->dst, &c->orig.sa, tp_sa_len(&c->orig));
         conn_dial(c);
         return;
     }
@@ -213,10 +228,11 @@ conn_dialed(void *arg, struct bufferevent *bev, int err, const char *why)
                                           : TP_END_DIAL_FAILED, why);
         return;
     }
-    c->ubev = bev;
+    /* The relay owns both streams from here on. */
     c->state = TP_ST_RELAY;
-    tp_relay_start(&c->relay, c->w->base, c->cbev, c->ubev,
+    tp_relay_start(&c->relay, c->w->base, &c->w->pipes, c->cbev, bev,
                    c->sw->svc->idle_timeout_ms, relay_done);
+    c->cbev = NULL;
 }
 
 static void
@@ -235,11 +251,14 @@ static void
 conn_after_sniff(struct tp_conn *c)
 {
     const struct tp_service *svc = c->sw->svc;
-    const struct sockaddr   *ip = c->orig.host[0] ? NULL
-                                  : (const struct sockaddr *) &c->orig.ss;
+    const struct sockaddr   *ip = c->orig.sa.sa_family != AF_UNSPEC
+                                  ? &c->orig.sa
+                                  : c->dst.host[0] ? NULL
+                                  : (const struct sockaddr *) &c->dst.ss;
     char                     why[300];
 
-    if (svc->bypass != NULL && tp_bypass_match(svc->bypass, c->host, ip)) {
+    if (svc->bypass != NULL
+        && tp_bypass_match(svc->bypass, c->host ? c->host : "", ip)) {
         snprintf(why, sizeof(why), "(bypass \"%.200s\")", svc->bypass->name);
         tp_conn_close(c, TP_END_DENIED, why);
         return;
@@ -247,11 +266,11 @@ conn_after_sniff(struct tp_conn *c)
     c->chain = svc->handler.chain;
     c->route = c->chain ? c->chain->name : "direct";
     if (c->chain && c->chain->bypass
-        && tp_bypass_match(c->chain->bypass, c->host, ip)) {
+        && tp_bypass_match(c->chain->bypass, c->host ? c->host : "", ip)) {
         c->chain = NULL;
         c->route = "direct(bypass)";
     }
-    if (c->host[0] && !(c->sniff && c->sniff->dial_original)) {
+    if (c->host != NULL && !(c->sniff && c->sniff->dial_original)) {
         tp_target_from_name(&c->dst, c->host, c->dst.port);
     }
     conn_dial(c);
@@ -260,8 +279,9 @@ conn_after_sniff(struct tp_conn *c)
 void
 tp_conn_forward(struct tp_conn *c)
 {
-    if (c->state == TP_ST_ACCEPTED || c->state == TP_ST_HANDSHAKE) {
-        c->orig = c->dst;
+    if ((c->state == TP_ST_ACCEPTED || c->state == TP_ST_HANDSHAKE)
+        && c->dst.host[0] == '\0') {
+        tp_sa_set(&c->orig, (const struct sockaddr *) &c->dst.ss);
     }
     if (c->sniff != NULL && tp_sniff_wanted(c->sniff, c->dst.port)) {
         c->state = TP_ST_SNIFF;

@@ -55,9 +55,10 @@ struct tp_conn {
     int                         state;          /* enum tp_conn_state */
     struct sockaddr_storage     client;
     socklen_t                   client_len;
-    struct tp_target            orig;           /* original destination */
+    union tp_sa                 orig;           /* original destination
+                                                   (AF_UNSPEC: same as dst) */
     struct tp_target            dst;            /* where it goes */
-    char                        host[256];      /* sniffed name, or "" */
+    char                       *host;           /* sniffed name, or NULL */
     const char                 *route;          /* "direct" or chain name */
     const struct tp_chain      *chain;          /* NULL: direct */
     struct bufferevent         *cbev;           /* client side */

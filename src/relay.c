@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #define RELAY_HIWAT (256 * 1024)
 
@@ -160,7 +161,7 @@ relay_idle_cb(evutil_socket_t fd, short what, void *arg)
     left = r->idle_ms - (now - r->last_ms);
     tv.tv_sec = (time_t) (left / 1000);
     tv.tv_usec = (suseconds_t) (left % 1000) * 1000;
-    evtimer_add(r->idle, &tv);
+    evtimer_add(&r->idle, &tv);
 }
 
 static void
@@ -172,6 +173,7 @@ side_init(struct tp_relay *r, struct tp_relay_side *s,
     socklen_t len = sizeof(type);
 
     s->bev = bev;
+    s->fd = -1;
     s->peer = peer;
     s->relay = r;
     s->plain = bufferevent_get_underlying(bev) == NULL && fd >= 0
@@ -186,23 +188,25 @@ side_init(struct tp_relay *r, struct tp_relay_side *s,
 
 int
 tp_relay_start(struct tp_relay *r, struct event_base *base,
-    struct bufferevent *a, struct bufferevent *b, uint64_t idle_ms,
-    void (*done)(struct tp_relay *r, enum tp_relay_end end))
+    struct tp_pipe_pool *pool, struct bufferevent *a, struct bufferevent *b,
+    uint64_t idle_ms, void (*done)(struct tp_relay *r, enum tp_relay_end end))
 {
     struct timeval tv;
 
     memset(r, 0, sizeof(*r));
     r->base = base;
+    r->pool = pool;
     r->done = done;
     r->idle_ms = idle_ms;
     side_init(r, &r->a, &r->b, a);
     side_init(r, &r->b, &r->a, b);
     r->last_ms = tp_relay_now_ms(r);
     if (idle_ms > 0) {
-        r->idle = evtimer_new(base, relay_idle_cb, r);
+        evtimer_assign(&r->idle, base, relay_idle_cb, r);
         tv.tv_sec = (time_t) (idle_ms / 1000);
         tv.tv_usec = (suseconds_t) (idle_ms % 1000) * 1000;
-        evtimer_add(r->idle, &tv);
+        evtimer_add(&r->idle, &tv);
+        r->idle_armed = true;
     }
     if (buffers_empty(r) && tp_splice_start(r, base) == 0) {
         return 0;
@@ -227,9 +231,41 @@ tp_relay_stop(struct tp_relay *r)
         bufferevent_setcb(r->b.bev, NULL, NULL, NULL, NULL);
         bufferevent_disable(r->b.bev, EV_READ | EV_WRITE);
     }
-    if (r->idle != NULL) {
-        event_free(r->idle);
-        r->idle = NULL;
+    if (r->idle_armed) {
+        event_del(&r->idle);
+        r->idle_armed = false;
     }
     r->done = NULL;
+}
+
+int
+tp_relay_side_fd(const struct tp_relay_side *s)
+{
+    return s->bev != NULL ? bufferevent_getfd(s->bev) : s->fd;
+}
+
+static void
+side_close(struct tp_relay_side *s, bool reset)
+{
+    struct linger lg = { 1, 0 };
+    int           fd = tp_relay_side_fd(s);
+
+    if (reset && fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    if (s->bev != NULL) {
+        bufferevent_free(s->bev);
+    } else if (s->fd >= 0) {
+        close(s->fd);
+    }
+    s->bev = NULL;
+    s->fd = -1;
+}
+
+void
+tp_relay_free(struct tp_relay *r, bool reset_a, bool reset_b)
+{
+    tp_relay_stop(r);
+    side_close(&r->a, reset_a);
+    side_close(&r->b, reset_b);
 }

@@ -2,14 +2,17 @@
  * relay.h - the one TCP relay core: moves bytes both ways between two
  * streams with bounded buffers and back-pressure, propagates half-close,
  * enforces an idle timeout and counts bytes. Used by every stream handler.
+ * Two backends behind one contract: buffered (bufferevents: TLS, replayed
+ * bytes) and zero-copy (splice(2) between plain sockets).
  */
 #ifndef TP_RELAY_H
 #define TP_RELAY_H
 
 #include "tproxyd.h"
 
+#include <event2/event_struct.h>
+
 struct bufferevent;
-struct event;
 struct event_base;
 
 enum tp_relay_end {
@@ -19,10 +22,18 @@ enum tp_relay_end {
     TP_RELAY_IDLE,
 };
 
+/* Per-worker cache of pipes: a spliced flow holds one only while bytes
+ * are in flight, so idle connections cost no pipe fds. */
+struct tp_pipe_pool {
+    int           (*pipes)[2];
+    size_t          n, cap;
+};
+
 struct tp_relay;
 
 struct tp_relay_side {
-    struct bufferevent     *bev;
+    struct bufferevent     *bev;        /* buffered backend; NULL if spliced */
+    int                     fd;         /* spliced backend; -1 if buffered */
     struct tp_relay_side   *peer;
     struct tp_relay        *relay;
     uint64_t                bytes;      /* read from this side */
@@ -36,8 +47,10 @@ struct tp_splice;
 struct tp_relay {
     struct tp_relay_side    a, b;       /* a = client, b = upstream */
     struct event_base      *base;
+    struct tp_pipe_pool    *pool;
     struct tp_splice       *splice;     /* zero-copy backend, when used */
-    struct event           *idle;
+    struct event            idle;
+    bool                    idle_armed;
     uint64_t                idle_ms;
     uint64_t                last_ms;    /* last byte moved */
     int                     err;        /* errno of a reset */
@@ -45,12 +58,20 @@ struct tp_relay {
 };
 
 /* Start relaying; bytes already buffered on either side are sent first.
- * The relay takes no ownership: done() is called exactly once and the
- * caller frees both bevs (tp_relay_stop first). */
+ * The relay owns both streams from now on. done() is called exactly once
+ * (not after tp_relay_stop); then the owner calls tp_relay_free(). */
 int tp_relay_start(struct tp_relay *r, struct event_base *base,
-    struct bufferevent *a, struct bufferevent *b, uint64_t idle_ms,
-    void (*done)(struct tp_relay *r, enum tp_relay_end end));
+    struct tp_pipe_pool *pool, struct bufferevent *a, struct bufferevent *b,
+    uint64_t idle_ms, void (*done)(struct tp_relay *r, enum tp_relay_end end));
 void tp_relay_stop(struct tp_relay *r);
+/* Closes both streams; a reset side is closed with RST (SO_LINGER 0). */
+void tp_relay_free(struct tp_relay *r, bool reset_a, bool reset_b);
 uint64_t tp_relay_now_ms(struct tp_relay *r);
+/* The socket of a side, whichever backend holds it (-1 if none). */
+int tp_relay_side_fd(const struct tp_relay_side *s);
+
+int tp_pipe_get(struct tp_pipe_pool *pool, int p[2]);
+void tp_pipe_put(struct tp_pipe_pool *pool, int p[2]);
+void tp_pipe_pool_free(struct tp_pipe_pool *pool);
 
 #endif

@@ -71,7 +71,7 @@ sniff_end(struct tp_conn *c, const char *how)
     bufferevent_disable(c->cbev, EV_READ);
     bufferevent_setwatermark(c->cbev, EV_READ, 0, 0);
     tp_conn_log(TP_LOG_DEBUG, c, "sniff: %s%s%s", how,
-                c->host[0] ? " host=" : "", c->host);
+                c->host ? " host=" : "", c->host ? c->host : "");
     done(c);
 }
 
@@ -93,8 +93,8 @@ sniff_try(struct tp_conn *c, char *how, size_t howsize)
         memset(&r, 0, sizeof(r));
         switch (stream_sniffers[i](p, len, &r)) {
         case TP_SNIFF_FOUND:
-            if (r.host[0]) {
-                snprintf(c->host, sizeof(c->host), "%s", r.host);
+            if (r.host[0] && c->host == NULL) {
+                c->host = strdup(r.host);
             }
             snprintf(how, howsize, "%s", r.proto);
             return 1;

@@ -1,38 +1,93 @@
 /*
- * splice.c - zero-copy relay backend. One pipe per direction; each
- * direction is a small loop: splice src -> pipe while the pipe has room,
- * splice pipe -> dst while dst takes it; wait for src readable or dst
- * writable as needed. A direction ends when src has sent FIN and the pipe
- * is empty: then dst gets shutdown(SHUT_WR).
+ * splice.c - zero-copy relay backend. On entry the bufferevents are
+ * released and the relay keeps the bare sockets, with one event per socket
+ * (read interest for the direction it feeds, write interest for the one it
+ * drains). A direction borrows a pipe from the worker's pool only while
+ * bytes are in flight: splice src -> pipe, then pipe -> dst; when the pipe
+ * is empty again it goes back to the pool. A direction ends when its
+ * source has sent FIN and the pipe is empty: dst gets shutdown(SHUT_WR).
  */
 #include "tproxyd.h"
 #include "splice.h"
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/event_struct.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SPLICE_CHUNK (1 << 20)
-#define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+#define SPLICE_CHUNK    (1 << 20)
+#define SPLICE_FLAGS    (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+#define PIPE_SIZE       (512 * 1024)
+#define POOL_MAX        64
 
 struct tp_splice_dir {
-    struct tp_relay        *r;
-    struct tp_relay_side   *from;           /* bytes counted on it */
-    struct tp_relay_side   *to;
-    int                     src, dst;
-    int                     pipe[2];
+    struct tp_relay_side   *from, *to;
+    int                     pipe[2];        /* borrowed; -1 when none */
     size_t                  in_pipe;
-    struct event            rd, wr;         /* src readable, dst writable */
+    bool                    want_read;      /* from's socket */
+    bool                    want_write;     /* to's socket */
 };
 
 struct tp_splice {
+    struct tp_relay        *r;
     struct tp_splice_dir    up, down;       /* a -> b, b -> a */
+    struct event            ev_a, ev_b;
+    short                   flags_a, flags_b;
 };
 
+int
+tp_pipe_get(struct tp_pipe_pool *pool, int p[2])
+{
+    if (pool != NULL && pool->n > 0) {
+        pool->n--;
+        p[0] = pool->pipes[pool->n][0];
+        p[1] = pool->pipes[pool->n][1];
+        return 0;
+    }
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+        return -1;
+    }
+    fcntl(p[1], F_SETPIPE_SZ, PIPE_SIZE);   /* best effort */
+    return 0;
+}
+
+void
+tp_pipe_put(struct tp_pipe_pool *pool, int p[2])
+{
+    if (pool != NULL && pool->n == pool->cap && pool->cap < POOL_MAX) {
+        size_t cap = pool->cap ? pool->cap * 2 : 8;
+        void  *np = realloc(pool->pipes, cap * sizeof(*pool->pipes));
+        if (np != NULL) {
+            pool->pipes = np;
+            pool->cap = cap;
+        }
+    }
+    if (pool != NULL && pool->n < pool->cap) {
+        pool->pipes[pool->n][0] = p[0];
+        pool->pipes[pool->n][1] = p[1];
+        pool->n++;
+    } else {
+        close(p[0]);
+        close(p[1]);
+    }
+    p[0] = p[1] = -1;
+}
+
+void
+tp_pipe_pool_free(struct tp_pipe_pool *pool)
+{
+    while (pool->n > 0) {
+        pool->n--;
+        close(pool->pipes[pool->n][0]);
+        close(pool->pipes[pool->n][1]);
+    }
+    free(pool->pipes);
+    memset(pool, 0, sizeof(*pool));
+}
+
+/* Ends the relay; the caller must return at once (r may be freed). */
 static void
 splice_end(struct tp_relay *r, enum tp_relay_end end)
 {
@@ -44,38 +99,43 @@ splice_end(struct tp_relay *r, enum tp_relay_end end)
     }
 }
 
-static void
-dir_error(struct tp_splice_dir *d, bool at_src)
+static int
+dir_error(struct tp_splice_dir *d, struct tp_relay_side *at)
 {
-    struct tp_relay *r = d->r;
+    struct tp_relay *r = d->from->relay;
 
     r->err = errno;
-    splice_end(r, (at_src ? d->from : d->to) == &r->a ? TP_RELAY_A_RESET
-                                                      : TP_RELAY_B_RESET);
+    splice_end(r, at == &r->a ? TP_RELAY_A_RESET : TP_RELAY_B_RESET);
+    return -1;
 }
 
-/* Pipe -> dst. Returns -1 after ending the relay. */
+/* Pipe -> dst. -1 when the relay ended. */
 static int
 dir_flush(struct tp_splice_dir *d)
 {
+    struct tp_relay *r = d->from->relay;
+
     while (d->in_pipe > 0) {
-        ssize_t n = splice(d->pipe[0], NULL, d->dst, NULL, d->in_pipe,
+        ssize_t n = splice(d->pipe[0], NULL, d->to->fd, NULL, d->in_pipe,
                            SPLICE_FLAGS);
         if (n < 0) {
-            if (errno == EAGAIN) {
-                event_add(&d->wr, NULL);
-                return 0;
+            if (errno != EAGAIN) {
+                return dir_error(d, d->to);
             }
-            dir_error(d, false);
-            return -1;
+            d->want_write = true;
+            d->want_read = false;
+            return 0;
         }
         d->in_pipe -= (size_t) n;
     }
-    event_del(&d->wr);
+    d->want_write = false;
+    if (d->pipe[0] >= 0) {
+        tp_pipe_put(r->pool, d->pipe);
+    }
+    d->want_read = !d->from->eof;
     if (d->from->eof && !d->to->shut) {
-        struct tp_relay *r = d->r;
         d->to->shut = true;
-        shutdown(d->dst, SHUT_WR);
+        shutdown(d->to->fd, SHUT_WR);
         if (r->a.shut && r->b.shut) {
             splice_end(r, TP_RELAY_DONE);
             return -1;
@@ -84,85 +144,92 @@ dir_flush(struct tp_splice_dir *d)
     return 0;
 }
 
-/* src -> pipe, then flush; stops reading while the pipe is not empty. */
-static void
+/* src -> pipe -> dst, one chunk. -1 when the relay ended. */
+static int
 dir_pump(struct tp_splice_dir *d)
 {
-    ssize_t n;
+    struct tp_relay *r = d->from->relay;
+    ssize_t          n;
 
-    if (dir_flush(d) != 0 || d->in_pipe > 0) {
-        event_del(&d->rd);
-        return;
+    if (d->pipe[0] < 0 && tp_pipe_get(r->pool, d->pipe) != 0) {
+        return dir_error(d, d->from);       /* fd exhaustion: this flow */
     }
-    n = splice(d->src, NULL, d->pipe[1], NULL, SPLICE_CHUNK, SPLICE_FLAGS);
+    n = splice(d->from->fd, NULL, d->pipe[1], NULL, SPLICE_CHUNK,
+               SPLICE_FLAGS);
     if (n > 0) {
-        d->in_pipe = (size_t) n;
+        d->in_pipe += (size_t) n;
         d->from->bytes += (uint64_t) n;
-        d->r->last_ms = tp_relay_now_ms(d->r);
-        if (dir_flush(d) != 0) {
-            return;
-        }
+        r->last_ms = tp_relay_now_ms(r);
     } else if (n == 0) {
         d->from->eof = true;
-        event_del(&d->rd);
-        dir_flush(d);
-        return;
     } else if (errno != EAGAIN) {
-        dir_error(d, true);
+        return dir_error(d, d->from);
+    }
+    return dir_flush(d);
+}
+
+static void sock_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Re-arm each socket's event with the interest its two directions need. */
+static void
+sync_one(struct tp_splice *sp, struct event *ev, short *cur, int fd,
+    short want, struct tp_relay_side *side)
+{
+    if (want == *cur) {
         return;
     }
-    if (d->in_pipe > 0) {
-        event_del(&d->rd);
-    } else {
-        event_add(&d->rd, NULL);
+    if (*cur != 0) {
+        event_del(ev);
+    }
+    *cur = want;
+    if (want != 0) {
+        event_assign(ev, sp->r->base, fd, want | EV_PERSIST, sock_cb, side);
+        event_add(ev, NULL);
     }
 }
 
 static void
-rd_cb(evutil_socket_t fd, short what, void *arg)
+sync_events(struct tp_splice *sp)
 {
-    (void) fd; (void) what;
-    dir_pump(arg);
+    short a = (short) ((sp->up.want_read ? EV_READ : 0)
+                       | (sp->down.want_write ? EV_WRITE : 0));
+    short b = (short) ((sp->down.want_read ? EV_READ : 0)
+                       | (sp->up.want_write ? EV_WRITE : 0));
+
+    sync_one(sp, &sp->ev_a, &sp->flags_a, sp->r->a.fd, a, &sp->r->a);
+    sync_one(sp, &sp->ev_b, &sp->flags_b, sp->r->b.fd, b, &sp->r->b);
 }
 
 static void
-wr_cb(evutil_socket_t fd, short what, void *arg)
+sock_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct tp_splice_dir *d = arg;
+    struct tp_relay_side *side = arg;
+    struct tp_relay      *r = side->relay;
+    struct tp_splice     *sp = r->splice;
+    struct tp_splice_dir *out = side == &r->a ? &sp->up : &sp->down;
+    struct tp_splice_dir *in = side == &r->a ? &sp->down : &sp->up;
 
-    (void) fd; (void) what;
-    if (dir_flush(d) == 0 && d->in_pipe == 0 && !d->from->eof) {
-        dir_pump(d);
+    (void) fd;
+    if ((what & EV_WRITE) && in->want_write && dir_flush(in) != 0) {
+        return;
     }
+    if ((what & EV_READ) && out->want_read && dir_pump(out) != 0) {
+        return;
+    }
+    sync_events(sp);
 }
 
+/* Take the socket out of its bufferevent, which is then freed. */
 static int
-dir_init(struct tp_splice_dir *d, struct tp_relay *r, struct event_base *base,
-    struct tp_relay_side *from, struct tp_relay_side *to)
+side_unwrap(struct tp_relay_side *s)
 {
-    d->r = r;
-    d->from = from;
-    d->to = to;
-    d->src = bufferevent_getfd(from->bev);
-    d->dst = bufferevent_getfd(to->bev);
-    if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
-        d->pipe[0] = d->pipe[1] = -1;
+    s->fd = bufferevent_getfd(s->bev);
+    if (s->fd < 0 || bufferevent_setfd(s->bev, -1) != 0) {
         return -1;
     }
-    event_assign(&d->rd, base, d->src, EV_READ | EV_PERSIST, rd_cb, d);
-    event_assign(&d->wr, base, d->dst, EV_WRITE | EV_PERSIST, wr_cb, d);
+    bufferevent_free(s->bev);
+    s->bev = NULL;
     return 0;
-}
-
-static void
-dir_free(struct tp_splice_dir *d)
-{
-    if (d->pipe[0] >= 0) {
-        event_del(&d->rd);
-        event_del(&d->wr);
-        close(d->pipe[0]);
-        close(d->pipe[1]);
-    }
 }
 
 int
@@ -170,6 +237,7 @@ tp_splice_start(struct tp_relay *r, struct event_base *base)
 {
     struct tp_splice *sp;
 
+    (void) base;
     if (!r->a.plain || !r->b.plain) {
         return -1;
     }
@@ -177,18 +245,21 @@ tp_splice_start(struct tp_relay *r, struct event_base *base)
     if (sp == NULL) {
         return -1;
     }
-    sp->up.pipe[0] = sp->down.pipe[0] = -1;
-    if (dir_init(&sp->up, r, base, &r->a, &r->b) != 0
-        || dir_init(&sp->down, r, base, &r->b, &r->a) != 0) {
-        dir_free(&sp->up);
-        free(sp);
-        return -1;              /* out of fds: the buffered relay still works */
-    }
-    r->splice = sp;
+    bufferevent_setcb(r->a.bev, NULL, NULL, NULL, NULL);
+    bufferevent_setcb(r->b.bev, NULL, NULL, NULL, NULL);
     bufferevent_disable(r->a.bev, EV_READ | EV_WRITE);
     bufferevent_disable(r->b.bev, EV_READ | EV_WRITE);
-    event_add(&sp->up.rd, NULL);
-    event_add(&sp->down.rd, NULL);
+    if (side_unwrap(&r->a) != 0 || side_unwrap(&r->b) != 0) {
+        free(sp);               /* cannot happen for socket bufferevents */
+        return -1;
+    }
+    sp->r = r;
+    sp->up = (struct tp_splice_dir) { &r->a, &r->b, { -1, -1 }, 0, true,
+                                      false };
+    sp->down = (struct tp_splice_dir) { &r->b, &r->a, { -1, -1 }, 0, true,
+                                        false };
+    r->splice = sp;
+    sync_events(sp);
     return 0;
 }
 
@@ -200,8 +271,20 @@ tp_splice_stop(struct tp_relay *r)
     if (sp == NULL) {
         return;
     }
-    dir_free(&sp->up);
-    dir_free(&sp->down);
+    if (sp->flags_a) {
+        event_del(&sp->ev_a);
+    }
+    if (sp->flags_b) {
+        event_del(&sp->ev_b);
+    }
+    if (sp->up.pipe[0] >= 0) {
+        close(sp->up.pipe[0]);      /* holds bytes: not reusable */
+        close(sp->up.pipe[1]);
+    }
+    if (sp->down.pipe[0] >= 0) {
+        close(sp->down.pipe[0]);
+        close(sp->down.pipe[1]);
+    }
     free(sp);
     r->splice = NULL;
 }

@@ -12,13 +12,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-socklen_t
-tp_sa_len(const union tp_sa *a)
-{
-    return a->sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                       : sizeof(struct sockaddr_in);
-}
-
 static void
 sa_copy(union tp_sa *to, const struct sockaddr *from)
 {

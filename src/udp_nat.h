@@ -9,14 +9,10 @@
 #define TP_UDP_NAT_H
 
 #include "tproxyd.h"
+#include "util.h"
 
 #include <event2/event_struct.h>
 
-union tp_sa {
-    struct sockaddr     sa;
-    struct sockaddr_in  in;
-    struct sockaddr_in6 in6;
-};
 
 struct tp_udp_nat;
 
@@ -68,6 +64,5 @@ struct tp_udp_sess *tp_udp_nat_add(struct tp_udp_nat *nat,
     const struct sockaddr *client, const struct sockaddr *odst, int fd);
 void tp_udp_nat_touch(struct tp_udp_sess *s);
 void tp_udp_nat_close(struct tp_udp_sess *s, const char *why);
-socklen_t tp_sa_len(const union tp_sa *a);
 
 #endif

@@ -305,6 +305,25 @@ tp_target_from_name(struct tp_target *t, const char *host, uint16_t port)
     snprintf(t->host, sizeof(t->host), "%s", host);
 }
 
+socklen_t
+tp_sa_len(const union tp_sa *a)
+{
+    return a->sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                       : sizeof(struct sockaddr_in);
+}
+
+/* Copies an AF_INET/AF_INET6 address; anything else leaves AF_UNSPEC. */
+void
+tp_sa_set(union tp_sa *to, const struct sockaddr *from)
+{
+    memset(to, 0, sizeof(*to));
+    if (from != NULL && from->sa_family == AF_INET) {
+        memcpy(to, from, sizeof(struct sockaddr_in));
+    } else if (from != NULL && from->sa_family == AF_INET6) {
+        memcpy(to, from, sizeof(struct sockaddr_in6));
+    }
+}
+
 uint64_t
 tp_now_ms(void)
 {

@@ -15,6 +15,13 @@ struct tp_hostport {
     bool        bracketed;  /* written as [v6] */
 };
 
+/* A compact IPv4/IPv6 socket address (28 bytes, not 128). */
+union tp_sa {
+    struct sockaddr     sa;
+    struct sockaddr_in  in;
+    struct sockaddr_in6 in6;
+};
+
 /* Where a flow goes: a name to resolve, or a socket address. */
 struct tp_target {
     char                    host[256];  /* non-empty: dial by name */
@@ -41,6 +48,9 @@ const char *tp_target_str(const struct tp_target *t, char *buf, size_t size);
 void tp_target_from_sockaddr(struct tp_target *t, const struct sockaddr *sa,
     socklen_t len);
 void tp_target_from_name(struct tp_target *t, const char *host, uint16_t port);
+
+socklen_t tp_sa_len(const union tp_sa *a);
+void tp_sa_set(union tp_sa *to, const struct sockaddr *from);
 
 uint64_t tp_now_ms(void);
 const char *tp_duration_str(uint64_t ms, char *buf, size_t size);

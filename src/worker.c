@@ -211,6 +211,7 @@ worker_free(struct tp_worker *w)
         tp_conn_close(w->conns, TP_END_SHUTDOWN, NULL);
     }
     free_services(w);
+    tp_pipe_pool_free(&w->pipes);
     if (w->ev_shutdown) {
         event_free(w->ev_shutdown);
     }

@@ -8,6 +8,7 @@
 
 #include "tproxyd.h"
 #include "cycle.h"
+#include "relay.h"
 
 struct event;
 struct event_base;
@@ -46,6 +47,7 @@ struct tp_worker {
     size_t                  nconns;
     size_t                  nsessions;      /* live UDP sessions */
     bool                    draining;
+    struct tp_pipe_pool     pipes;          /* for spliced relays */
     struct event           *ev_quit, *ev_term, *ev_int, *ev_usr1;
     struct event           *ev_shutdown;
     struct tp_stats         stats;
