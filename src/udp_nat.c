@@ -1,7 +1,9 @@
 /*
  * udp_nat.c - UDP session table (see udp_nat.h). Sessions live in a hash
- * table with chaining (grown by doubling) and a doubly linked LRU list; a
- * one-second sweep closes sessions idle for longer than the ttl.
+ * table with chaining (grown by doubling, seeded per table so clients
+ * cannot aim at one bucket) and a doubly linked LRU list; a one-second
+ * sweep closes sessions idle for longer than the ttl. A session and its
+ * handler's bytes are one allocation, made when the session starts.
  */
 #include "tproxyd.h"
 #include "udp_nat.h"
@@ -10,7 +12,12 @@
 
 #include <event2/event.h>
 #include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Handler bytes start here after a session (keeps them 16-aligned). */
+#define SESS_SIZE ((sizeof(struct tp_udp_sess) + 15) & ~(size_t) 15)
 
 static void
 sa_copy(union tp_sa *to, const struct sockaddr *from)
@@ -34,8 +41,8 @@ hash_bytes(uint32_t h, const void *p, size_t n)
     return h;
 }
 
-static uint32_t
-hash_sa(uint32_t h, const struct sockaddr *sa)
+uint32_t
+tp_sa_hash(uint32_t h, const struct sockaddr *sa)
 {
     if (sa == NULL) {
         return h;
@@ -54,8 +61,8 @@ static uint32_t
 key_hash(const struct tp_udp_nat *nat, const struct sockaddr *client,
     const struct sockaddr *odst)
 {
-    uint32_t h = hash_sa(2166136261u, client);
-    return nat->symmetric ? hash_sa(h, odst) : h;
+    uint32_t h = tp_sa_hash(2166136261u ^ nat->seed, client);
+    return nat->symmetric ? tp_sa_hash(h, odst) : h;
 }
 
 static void
@@ -75,16 +82,35 @@ lru_push(struct tp_udp_nat *nat, struct tp_udp_sess *s)
     nat->newest = s;
 }
 
+size_t
+tp_udp_nat_sweep(struct tp_udp_nat *nat, uint64_t now_ms)
+{
+    size_t n = 0;
+
+    while (nat->oldest != NULL && now_ms >= nat->oldest->last_ms
+           && now_ms - nat->oldest->last_ms >= nat->ttl_ms) {
+        tp_udp_nat_close(nat->oldest, "ttl");
+        n++;
+    }
+    return n;
+}
+
 static void
 sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct tp_udp_nat *nat = arg;
-    uint64_t           now = tp_now_ms();
-
     (void) fd; (void) what;
-    while (nat->oldest != NULL && now - nat->oldest->last_ms >= nat->ttl_ms) {
-        tp_udp_nat_close(nat->oldest, "ttl");
+    tp_udp_nat_sweep(arg, tp_now_ms());
+}
+
+static uint32_t
+random_seed(void)
+{
+    uint32_t seed;
+
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed)) {
+        seed = (uint32_t) time(NULL) ^ (uint32_t) getpid() * 2654435761u;
     }
+    return seed;
 }
 
 int
@@ -98,7 +124,8 @@ tp_udp_nat_init(struct tp_udp_nat *nat, struct tp_worker *w, bool symmetric,
     nat->base = w->base;
     nat->symmetric = symmetric;
     nat->ttl_ms = ttl_ms;
-    nat->max = max;
+    nat->max = max ? max : 1;
+    nat->seed = random_seed();
     nat->nbuckets = 1024;
     nat->buckets = calloc(nat->nbuckets, sizeof(*nat->buckets));
     nat->bufsize = bufsize;
@@ -182,14 +209,15 @@ tp_udp_nat_add(struct tp_udp_nat *nat, const struct sockaddr *client,
         nat->evicted++;
         tp_udp_nat_close(nat->oldest, "evicted (session table full)");
     }
-    s = calloc(1, sizeof(*s));
+    s = calloc(1, SESS_SIZE + nat->hsize);
     if (s == NULL) {
+        nat->refused++;
         return NULL;
     }
     s->nat = nat;
+    s->hdata = nat->hsize ? (char *) s + SESS_SIZE : NULL;
     sa_copy(&s->client, client);
     sa_copy(&s->odst, odst);
-    s->fd = fd;
     s->hash = key_hash(nat, client, odst);
     s->start_ms = s->last_ms = tp_now_ms();
     s->id = ++nat->w->next_id;
@@ -198,15 +226,23 @@ tp_udp_nat_add(struct tp_udp_nat *nat, const struct sockaddr *client,
     lru_push(nat, s);
     nat->count++;
     nat->w->nsessions++;
+    s->fd = -1;
     if (fd >= 0) {
-        event_assign(&s->ev, nat->base, fd, EV_READ | EV_PERSIST,
-                     sess_read_cb, s);
-        event_add(&s->ev, NULL);
+        tp_udp_nat_set_fd(s, fd);
     }
     if (nat->count > nat->nbuckets) {
         grow(nat);
     }
     return s;
+}
+
+void
+tp_udp_nat_set_fd(struct tp_udp_sess *s, int fd)
+{
+    s->fd = fd;
+    event_assign(&s->ev, s->nat->base, fd, EV_READ | EV_PERSIST, sess_read_cb,
+                 s);
+    event_add(&s->ev, NULL);
 }
 
 void

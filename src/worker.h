@@ -33,6 +33,12 @@ struct tp_stats {
     uint64_t    refused_loop;
     uint64_t    bytes_up;
     uint64_t    bytes_down;
+    /* UDP (redu) */
+    uint64_t    udp_sessions;       /* sessions started */
+    uint64_t    udp_evicted;        /* ended early: session table full */
+    uint64_t    udp_dropped;        /* datagrams dropped, every reason */
+    uint64_t    udp_truncated;      /* of those: > read_buffer_size */
+    uint64_t    udp_wb_sockets;     /* write-back sockets opened */
 };
 
 struct tp_worker {

@@ -1,0 +1,1057 @@
+/*
+ * redu.c - module "redu" (GOST's name): transparent UDP under TPROXY.
+ * The listener sets IP_TRANSPARENT + IP_RECVORIGDSTADDR (and the IPv6
+ * pair); each datagram's original destination comes from its control
+ * message. Sessions live in the worker's table (src/udp_nat.c), keyed by
+ * client (nat = "full-cone") or by client and destination ("symmetric").
+ * A session owns its upstream (direct now; see struct redu_up_ops) and
+ * references to write-back sockets. A failure on one datagram is counted,
+ * logged at most once a second per kind, and that datagram alone dropped.
+ *
+ * Write-back (the client must see replies come from the remote R):
+ *  - shared: one socket per R per worker, bound to R (IP_TRANSPARENT +
+ *    SO_REUSEADDR), unconnected, refcounted by the sessions receiving from
+ *    R, kept open while idle for reuse, closed after the ttl or when the
+ *    cache (2 x max_sessions) needs room. Always there: cheap fan-in (every
+ *    client of one DNS server shares it).
+ *  - connected: a session also gets its own socket bound to R and
+ *    connected to the client, while R has fewer than REDU_CONN_PER_REMOTE
+ *    of them in this worker (and the worker fewer than max_sessions). The
+ *    kernel then delivers that client's datagrams to R on it: they skip
+ *    the service socket's queue (a flood there cannot starve the session),
+ *    need no control message nor lookup, keep reaching this worker across
+ *    a reload (the session keeps its NAT mapping), and no `socket` rule can
+ *    divert them. Not for every client: bind() walks every socket bound to
+ *    R (measured: 0.33 ms per bind at 10k on one address) and kernels
+ *    before 6.13 walk them on every datagram to R, so the number bound to
+ *    one address stays bounded (16 per worker + the shared one).
+ *  - spec 5.2's pitfall (with a rule matching UDP by `socket`, a client's
+ *    datagrams to R land on the unconnected shared socket) is defused: the
+ *    shared sockets are read too, and what arrives there is handled as a
+ *    client datagram to R, counted and reported.
+ */
+#include "../src/tproxyd.h"
+#include "../src/conf.h"
+#include "../src/dial.h"
+#include "../src/log.h"
+#include "../src/origdst.h"
+#include "../src/sockopt.h"
+#include "../src/udp_nat.h"
+#include "../src/worker.h"
+#include "redu.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define REDU_BUDGET         64      /* datagrams per wake-up per socket */
+#define REDU_SESS_REMOTES   16      /* write-back refs per session */
+#define REDU_LOG_INTERVAL   1000    /* ms between warnings of one kind */
+#define REDU_CONN_PER_REMOTE 16     /* connected write-back sockets per
+                                     * remote address per worker */
+#define REDU_RCVBUF         (1 << 20) /* service socket queue: absorbs a
+                                       * burst without adding much delay */
+
+enum redu_nat { REDU_FULLCONE = 0, REDU_SYMMETRIC };
+
+static const char *const redu_nat_names[] = { "full-cone", "symmetric",
+                                              NULL };
+
+/* Why a datagram was dropped: counters and rate-limited warnings. */
+enum redu_drop {
+    REDU_D_TRUNC = 0,   /* larger than read_buffer_size */
+    REDU_D_NODST,       /* no IP_ORIGDSTADDR: not diverted by TPROXY */
+    REDU_D_LOOP,        /* aimed at tproxyd's own listener */
+    REDU_D_SESSION,     /* no session: socket/connect failed, no memory */
+    REDU_D_UP,          /* sending upstream failed */
+    REDU_D_WB,          /* write-back socket or send failed */
+    REDU_D_RECV,        /* error reading a socket (ICMP errors too) */
+    REDU_D_COUNT
+};
+
+static const char *const redu_drop_names[REDU_D_COUNT] = {
+    "truncated", "no-origdst", "loop", "session", "upstream", "write-back",
+    "recv"
+};
+
+struct redu_listener_conf {
+    uint64_t    ttl_ms;
+    uint64_t    read_buffer_size;
+    int         nat;                /* enum redu_nat */
+    int64_t     max_sessions;
+};
+
+struct redu_sess;
+struct redu_state;
+
+/*
+ * A session's upstream: where its datagrams leave and where replies come
+ * from. "direct" is one marked socket (the table's s->fd). A chain
+ * upstream (socks5 UDP ASSOCIATE, relay UDP) fills the same hooks, may
+ * finish opening later (queueing or dropping until then), and hands each
+ * reply to redu_deliver() with the remote it came from.
+ */
+struct redu_up_ops {
+    const char *route;
+    /* Prepare the upstream of a session whose first datagram goes to dst
+     * (symmetric: its only destination). 0, or -1 with errno. */
+    int       (*open)(struct redu_sess *rs, const struct sockaddr *dst);
+    /* One datagram (in the table's buffer) to dst. 0, or -1 with errno:
+     * the datagram is dropped, the session lives on. */
+    int       (*send)(struct redu_sess *rs, const struct sockaddr *dst,
+                      size_t len);
+    /* s->fd is readable (NULL if the upstream does not use s->fd). */
+    void      (*readable)(struct tp_udp_sess *s);
+    /* Free what open made (the table closes s->fd itself); may be NULL. */
+    void      (*close)(struct redu_sess *rs);
+};
+
+/* A write-back socket: bound to a remote, shared by this worker's
+ * sessions that receive from it. */
+struct redu_wb {
+    struct redu_wb     *hnext;          /* cache hash chain */
+    struct redu_wb     *older, *newer;  /* idle list (refs == 0) */
+    struct redu_state  *st;
+    union tp_sa         addr;           /* the remote = our source */
+    uint32_t            hash;
+    unsigned            refs;
+    unsigned            nconn;          /* connected sockets bound to addr */
+    bool                idle;           /* on the idle list */
+    uint64_t            idle_ms;        /* refs dropped to 0 at */
+    int                 fd;
+    struct event        ev;             /* see wb_read_cb */
+};
+
+/* A session's use of a remote's write-back socket, and its own socket
+ * bound to that remote and connected to the client, if it got one. */
+struct redu_ref {
+    struct redu_ref    *next;           /* most recent first */
+    struct redu_wb     *wb;
+    struct redu_sess   *rs;
+    int                 cfd;            /* connected, or -1: use wb->fd */
+    struct event        cev;            /* the client's datagrams on cfd */
+};
+
+/* Per session, in the table's session allocation (hdata). */
+struct redu_sess {
+    struct tp_udp_sess *s;
+    struct redu_state  *st;
+    struct redu_ref    *refs;
+    struct redu_ref     first;          /* the usual single remote */
+    unsigned            nrefs;
+    unsigned            nremotes;       /* distinct remotes that replied */
+    bool                quiet;          /* never started: no access log */
+};
+
+/* Per worker and service. */
+struct redu_state {
+    struct tp_udp_nat           nat;
+    struct tp_svc_worker       *sw;
+    const struct redu_up_ops   *up;
+    struct event               *ev;     /* the service socket */
+    struct event               *wb_sweep;
+    struct redu_wb            **wbs;    /* write-back cache by address */
+    size_t                      nwbuckets, nwb, max_wb;
+    size_t                      nconn;      /* connected write-back */
+    struct redu_wb             *idle_old, *idle_new;
+    bool                        draining;
+    uint64_t                    sessions;   /* started */
+    uint64_t                    wb_sockets; /* write-back sockets made */
+    uint64_t                    conn_made;  /* connected ones made */
+    uint64_t                    wb_rx;      /* datagrams read from them */
+    uint64_t                    drops[REDU_D_COUNT];
+    struct redu_rl              rl[REDU_D_COUNT];
+    struct redu_rl              rl_full, rl_wbrx;
+    char                        str[TP_SOCKADDR_STRLEN];
+};
+
+#define OFF(f) offsetof(struct redu_listener_conf, f)
+
+static const struct tp_schema redu_listener_schema[] = {
+    { "ttl", TP_T_DURATION, OFF(ttl_ms), 0, "30s" },
+    { "read_buffer_size", TP_T_SIZE, OFF(read_buffer_size), 0, "4096" },
+    { "nat", TP_T_CHOICE, OFF(nat), 0, "full-cone",
+      .choices = redu_nat_names },
+    { "max_sessions", TP_T_INT, OFF(max_sessions), 0, "65536",
+      .min = 1, .max = 10000000 },
+    { NULL }
+};
+
+const struct tp_module tp_mod_redu;
+
+bool
+redu_rl_allow(struct redu_rl *rl, uint64_t now_ms, uint64_t interval_ms,
+    uint64_t *suppressed)
+{
+    if (now_ms < rl->next_ms) {
+        rl->suppressed++;
+        return false;
+    }
+    *suppressed = rl->suppressed;
+    rl->suppressed = 0;
+    rl->next_ms = now_ms + interval_ms;
+    return true;
+}
+
+static socklen_t
+sa_len(const struct sockaddr *sa)
+{
+    return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                     : sizeof(struct sockaddr_in);
+}
+
+/* Count a dropped datagram; warn at most once a second per kind. */
+static void
+redu_drop(struct redu_state *st, enum redu_drop why,
+    const struct sockaddr *from, const struct sockaddr *to, const char *what,
+    int err)
+{
+    char     a[TP_SOCKADDR_STRLEN] = "-", b[TP_SOCKADDR_STRLEN] = "-";
+    uint64_t more;
+
+    st->drops[why]++;
+    st->sw->w->stats.udp_dropped++;
+    if (why == REDU_D_TRUNC) {
+        st->sw->w->stats.udp_truncated++;
+    }
+    if (TP_LOG_WARN > tp_log_sink.level
+        || !redu_rl_allow(&st->rl[why], tp_now_ms(), REDU_LOG_INTERVAL,
+                          &more)) {
+        return;
+    }
+    if (from != NULL) {
+        tp_sockaddr_str(from, a, sizeof(a));
+    }
+    if (to != NULL) {
+        tp_sockaddr_str(to, b, sizeof(b));
+    }
+    tp_log_warn("%s: dropped a datagram %s -> %s: %s: %s%s%s "
+                "(%llu more of this kind since the last warning, %llu "
+                "in all)", st->sw->svc->name, a, b, redu_drop_names[why],
+                what, err ? ": " : "", err ? strerror(err) : "",
+                (unsigned long long) more,
+                (unsigned long long) st->drops[why]);
+}
+
+/* ---------------------------------------------------------- direct */
+
+static int
+direct_open(struct redu_sess *rs, const struct sockaddr *dst)
+{
+    const struct tp_service *svc = rs->st->sw->svc;
+    int                      fd, e;
+
+    fd = tp_socket_egress(dst->sa_family, SOCK_DGRAM, svc->sockopts.mark);
+    if (fd < 0) {
+        return -1;
+    }
+    if (rs->st->nat.symmetric && connect(fd, dst, sa_len(dst)) != 0) {
+        e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    tp_udp_nat_set_fd(rs->s, fd);
+    return 0;
+}
+
+static int
+direct_send(struct redu_sess *rs, const struct sockaddr *dst, size_t len)
+{
+    struct redu_state *st = rs->st;
+    ssize_t            n;
+
+    if (st->nat.symmetric) {
+        n = send(rs->s->fd, st->nat.buf, len, 0);
+    } else {
+        n = sendto(rs->s->fd, st->nat.buf, len, 0, dst, sa_len(dst));
+    }
+    return n < 0 ? -1 : 0;
+}
+
+static void redu_deliver(struct redu_sess *rs, const union tp_sa *from,
+    size_t len);
+
+/* Replies on the upstream socket: from any remote under full-cone (the
+ * socket is unconnected), from the destination only under symmetric. */
+static void
+direct_readable(struct tp_udp_sess *s)
+{
+    struct redu_sess  *rs = s->hdata;
+    struct redu_state *st = rs->st;
+    union tp_sa        from;
+    socklen_t          flen;
+    ssize_t            n;
+
+    for (int i = 0; i < REDU_BUDGET; i++) {
+        flen = sizeof(from);
+        n = recvfrom(s->fd, st->nat.buf, st->nat.bufsize, MSG_TRUNC,
+                     &from.sa, &flen);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return;
+            }
+            /* ICMP errors (connected socket): reported once, go on. */
+            redu_drop(st, REDU_D_RECV, &s->odst.sa, &s->client.sa,
+                      "upstream socket", errno);
+            continue;
+        }
+        if ((size_t) n > st->nat.bufsize) {
+            redu_drop(st, REDU_D_TRUNC, &from.sa, &s->client.sa,
+                      "reply larger than read_buffer_size", 0);
+            continue;
+        }
+        redu_deliver(rs, &from, (size_t) n);
+    }
+}
+
+static const struct redu_up_ops redu_direct = {
+    .route = "direct",
+    .open = direct_open,
+    .send = direct_send,
+    .readable = direct_readable,
+};
+
+/* ---------------------------------------------------- write-back */
+
+static void
+wb_idle_unlink(struct redu_state *st, struct redu_wb *wb)
+{
+    if (!wb->idle) {
+        return;
+    }
+    wb->idle = false;
+    if (wb->older) wb->older->newer = wb->newer; else st->idle_old = wb->newer;
+    if (wb->newer) wb->newer->older = wb->older; else st->idle_new = wb->older;
+    wb->older = wb->newer = NULL;
+}
+
+static void
+wb_idle_push(struct redu_state *st, struct redu_wb *wb)
+{
+    wb->idle = true;
+    wb->older = st->idle_new;
+    wb->newer = NULL;
+    if (st->idle_new) st->idle_new->newer = wb; else st->idle_old = wb;
+    st->idle_new = wb;
+}
+
+/* Close an unreferenced write-back socket. */
+static void
+wb_close(struct redu_state *st, struct redu_wb *wb)
+{
+    struct redu_wb **pp = &st->wbs[wb->hash & (st->nwbuckets - 1)];
+
+    while (*pp != wb) {
+        pp = &(*pp)->hnext;
+    }
+    *pp = wb->hnext;
+    wb_idle_unlink(st, wb);
+    st->nwb--;
+    event_del(&wb->ev);
+    close(wb->fd);
+    free(wb);
+}
+
+/* A socket with src as its source address (the remote's), connected to
+ * client unless that is NULL. */
+static int
+wb_socket(const union tp_sa *src, const union tp_sa *client, int64_t mark,
+    const char **what)
+{
+    int one = 1, fd, e;
+
+    *what = "socket";
+    fd = tp_socket_egress(src->sa.sa_family, SOCK_DGRAM, mark);
+    if (fd < 0) {
+        return -1;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) {
+        *what = "SO_REUSEADDR";
+    } else if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))
+               != 0
+               || (src->sa.sa_family == AF_INET6
+                   && setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one,
+                                 sizeof(one)) != 0)) {
+        *what = "IP_TRANSPARENT (needs CAP_NET_ADMIN or CAP_NET_RAW)";
+    } else if (bind(fd, &src->sa, tp_sa_len(src)) != 0) {
+        *what = "write-back bind";
+    } else if (client != NULL
+               && connect(fd, &client->sa, tp_sa_len(client)) != 0) {
+        *what = "write-back connect";
+    } else {
+        return fd;
+    }
+    e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+
+static void redu_from_client(struct redu_state *st, struct tp_udp_sess *s,
+    const struct sockaddr *client, const struct sockaddr *odst, size_t len);
+
+/*
+ * Datagrams *to* a write-back socket's address: only a rule that matches
+ * UDP with `socket` (spec 5.2's pitfall) delivers them here instead of to
+ * the service socket. They are a client's datagrams to wb->addr: handled
+ * as such, counted, reported.
+ */
+static void
+wb_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct redu_wb         *wb = arg;
+    struct redu_state      *st = wb->st;
+    struct sockaddr_storage cl;
+    socklen_t               cllen;
+    ssize_t                 n;
+    uint64_t                more;
+
+    (void) what;
+    for (int i = 0; i < REDU_BUDGET; i++) {
+        cllen = sizeof(cl);
+        n = recvfrom(fd, st->nat.buf, st->nat.bufsize, MSG_TRUNC,
+                     (struct sockaddr *) &cl, &cllen);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                redu_drop(st, REDU_D_RECV, NULL, &wb->addr.sa,
+                          "write-back socket", errno);
+            }
+            return;
+        }
+        tp_sockaddr_unmap(&cl, &cllen);
+        if ((size_t) n > st->nat.bufsize) {
+            redu_drop(st, REDU_D_TRUNC, (struct sockaddr *) &cl, &wb->addr.sa,
+                      "larger than read_buffer_size", 0);
+            continue;
+        }
+        st->wb_rx++;
+        if (redu_rl_allow(&st->rl_wbrx, tp_now_ms(), 60000, &more)) {
+            tp_log_notice("%s: client datagrams to %s arrive on tproxyd's "
+                          "write-back socket (%llu so far): a rule matches "
+                          "UDP with `socket`; they are handled, but such "
+                          "rules should be TCP-only", st->sw->svc->name,
+                          tp_sockaddr_str(&wb->addr.sa, st->str,
+                                          sizeof(st->str)),
+                          (unsigned long long) st->wb_rx);
+        }
+        redu_from_client(st, NULL, (struct sockaddr *) &cl, &wb->addr.sa,
+                         (size_t) n);
+    }
+}
+
+static void
+wb_grow(struct redu_state *st)
+{
+    size_t           n = st->nwbuckets * 2;
+    struct redu_wb **b = calloc(n, sizeof(*b));
+
+    if (b == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < st->nwbuckets; i++) {
+        struct redu_wb *wb = st->wbs[i], *next;
+        for (; wb != NULL; wb = next) {
+            next = wb->hnext;
+            wb->hnext = b[wb->hash & (n - 1)];
+            b[wb->hash & (n - 1)] = wb;
+        }
+    }
+    free(st->wbs);
+    st->wbs = b;
+    st->nwbuckets = n;
+}
+
+static struct redu_wb *
+wb_new(struct redu_state *st, const union tp_sa *addr, uint32_t h,
+    const struct sockaddr *client)
+{
+    struct redu_wb *wb;
+    const char     *what = "out of memory";
+    int             e = ENOMEM;
+
+    if (st->nwb >= st->max_wb) {
+        if (st->idle_old == NULL) {
+            redu_drop(st, REDU_D_WB, &addr->sa, client, "all write-back "
+                      "sockets in use (2 x max_sessions)", 0);
+            return NULL;
+        }
+        wb_close(st, st->idle_old);
+    }
+    wb = calloc(1, sizeof(*wb));
+    if (wb == NULL
+        || (e = 0, wb->fd = wb_socket(addr, NULL, st->sw->svc->sockopts.mark,
+                                      &what)) < 0) {
+        e = e ? e : errno;
+        free(wb);
+        redu_drop(st, REDU_D_WB, &addr->sa, client, what, e);
+        return NULL;
+    }
+    wb->st = st;
+    wb->addr = *addr;
+    wb->hash = h;
+    event_assign(&wb->ev, st->nat.base, wb->fd, EV_READ | EV_PERSIST,
+                 wb_read_cb, wb);
+    event_add(&wb->ev, NULL);
+    wb->hnext = st->wbs[h & (st->nwbuckets - 1)];
+    st->wbs[h & (st->nwbuckets - 1)] = wb;
+    st->nwb++;
+    st->wb_sockets++;
+    st->sw->w->stats.udp_wb_sockets++;
+    if (st->nwb > st->nwbuckets) {
+        wb_grow(st);
+    }
+    return wb;
+}
+
+/* The worker's write-back socket for addr, with one more reference
+ * (client: whom it is for, for the log). */
+static struct redu_wb *
+wb_get(struct redu_state *st, const union tp_sa *addr,
+    const struct sockaddr *client)
+{
+    uint32_t        h = tp_sa_hash(st->nat.seed, &addr->sa);
+    struct redu_wb *wb;
+
+    for (wb = st->wbs[h & (st->nwbuckets - 1)]; wb != NULL; wb = wb->hnext) {
+        if (wb->hash == h && tp_sockaddr_equal(&wb->addr.sa, &addr->sa)) {
+            break;
+        }
+    }
+    if (wb == NULL && (wb = wb_new(st, addr, h, client)) == NULL) {
+        return NULL;
+    }
+    wb_idle_unlink(st, wb);
+    wb->refs++;
+    return wb;
+}
+
+/* Drop a reference; unreferenced sockets stay open (idle) for reuse. */
+static void
+wb_put(struct redu_state *st, struct redu_wb *wb)
+{
+    if (--wb->refs == 0) {
+        wb->idle_ms = tp_now_ms();
+        wb_idle_push(st, wb);
+    }
+}
+
+/* Idle write-back sockets are closed after the ttl. */
+static void
+wb_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct redu_state *st = arg;
+    uint64_t           now = tp_now_ms();
+
+    (void) fd; (void) what;
+    while (st->idle_old != NULL && now - st->idle_old->idle_ms
+                                   >= st->nat.ttl_ms) {
+        wb_close(st, st->idle_old);
+    }
+}
+
+/* The client's datagrams to r->wb->addr on the session's connected
+ * socket: no control message, no lookup, no queue shared with others. */
+static void
+cref_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct redu_ref    *r = arg;
+    struct redu_state  *st = r->rs->st;
+    struct tp_udp_sess *s = r->rs->s;
+    ssize_t             n;
+
+    (void) what;
+    for (int i = 0; i < REDU_BUDGET; i++) {
+        n = recv(fd, st->nat.buf, st->nat.bufsize, MSG_TRUNC);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return;
+            }
+            /* ECONNREFUSED: the client's port is gone (ICMP). */
+            redu_drop(st, REDU_D_RECV, &r->wb->addr.sa, &s->client.sa,
+                      "write-back socket", errno);
+            continue;
+        }
+        if ((size_t) n > st->nat.bufsize) {
+            redu_drop(st, REDU_D_TRUNC, &s->client.sa, &r->wb->addr.sa,
+                      "larger than read_buffer_size", 0);
+            continue;
+        }
+        redu_from_client(st, s, &s->client.sa, &r->wb->addr.sa, (size_t) n);
+    }
+}
+
+/* A connected write-back socket for r, if the remote and the worker are
+ * under their bounds; none is no error (the shared socket serves). */
+static void
+cref_open(struct redu_sess *rs, struct redu_ref *r)
+{
+    struct redu_state *st = rs->st;
+    const char        *what;
+
+    r->cfd = -1;
+    if (r->wb->nconn >= REDU_CONN_PER_REMOTE || st->nconn >= st->nat.max) {
+        return;
+    }
+    r->cfd = wb_socket(&r->wb->addr, &rs->s->client,
+                       st->sw->svc->sockopts.mark, &what);
+    if (r->cfd < 0) {
+        tp_log_debug("%s: %s: %s", st->sw->svc->name, what, strerror(errno));
+        return;
+    }
+    event_assign(&r->cev, st->nat.base, r->cfd, EV_READ | EV_PERSIST,
+                 cref_read_cb, r);
+    event_add(&r->cev, NULL);
+    r->wb->nconn++;
+    st->nconn++;
+    st->conn_made++;
+    st->sw->w->stats.udp_wb_sockets++;
+}
+
+static void
+ref_drop(struct redu_sess *rs, struct redu_ref *r)
+{
+    struct redu_ref **pp = &rs->refs;
+
+    while (*pp != r) {
+        pp = &(*pp)->next;
+    }
+    *pp = r->next;
+    rs->nrefs--;
+    if (r->cfd >= 0) {
+        event_del(&r->cev);
+        close(r->cfd);
+        r->wb->nconn--;
+        rs->st->nconn--;
+    }
+    wb_put(rs->st, r->wb);
+    if (r == &rs->first) {
+        r->wb = NULL;
+    } else {
+        free(r);
+    }
+}
+
+static struct redu_ref *
+ref_new(struct redu_sess *rs, const union tp_sa *from)
+{
+    struct redu_ref *r, *last;
+    struct redu_wb  *wb;
+
+    if (rs->nrefs >= REDU_SESS_REMOTES) {
+        for (last = rs->refs; last->next != NULL; last = last->next) {
+        }
+        ref_drop(rs, last);
+    }
+    r = rs->first.wb == NULL ? &rs->first : calloc(1, sizeof(*r));
+    if (r == NULL) {
+        redu_drop(rs->st, REDU_D_WB, &from->sa, &rs->s->client.sa,
+                  "out of memory", ENOMEM);
+        return NULL;
+    }
+    wb = wb_get(rs->st, from, &rs->s->client.sa);
+    if (wb == NULL) {
+        if (r != &rs->first) {
+            free(r);
+        }
+        return NULL;
+    }
+    r->wb = wb;
+    r->rs = rs;
+    cref_open(rs, r);
+    r->next = rs->refs;
+    rs->refs = r;
+    rs->nrefs++;
+    rs->nremotes++;
+    return r;
+}
+
+/* The session's reference to remote `from`, made if needed. */
+static struct redu_ref *
+ref_get(struct redu_sess *rs, const union tp_sa *from)
+{
+    struct redu_ref **pp, *r;
+
+    for (pp = &rs->refs; (r = *pp) != NULL; pp = &r->next) {
+        if (tp_sockaddr_equal(&r->wb->addr.sa, &from->sa)) {
+            if (pp != &rs->refs) {
+                *pp = r->next;
+                r->next = rs->refs;
+                rs->refs = r;
+            }
+            return r;
+        }
+    }
+    if (from->sa.sa_family != rs->s->client.sa.sa_family) {
+        redu_drop(rs->st, REDU_D_WB, &from->sa, &rs->s->client.sa,
+                  "reply from another address family", 0);
+        return NULL;
+    }
+    return ref_new(rs, from);
+}
+
+/* A reply from remote `from` (in the table's buffer) to the client. */
+static void
+redu_deliver(struct redu_sess *rs, const union tp_sa *from, size_t len)
+{
+    struct redu_state  *st = rs->st;
+    struct tp_udp_sess *s = rs->s;
+    struct redu_ref    *r;
+    ssize_t             n;
+
+    r = ref_get(rs, from);
+    if (r == NULL) {
+        return;
+    }
+    if (r->cfd >= 0) {
+        n = send(r->cfd, st->nat.buf, len, 0);
+    } else {
+        n = sendto(r->wb->fd, st->nat.buf, len, 0, &s->client.sa,
+                   tp_sa_len(&s->client));
+    }
+    if (n < 0) {
+        redu_drop(st, REDU_D_WB, &from->sa, &s->client.sa, "write-back send",
+                  errno);
+        return;
+    }
+    s->down_bytes += len;
+    s->down_pkts++;
+    tp_udp_nat_touch(s);
+}
+
+/* ------------------------------------------------------- sessions */
+
+static void
+redu_sess_closed(struct tp_udp_sess *s, const char *why)
+{
+    struct redu_sess  *rs = s->hdata;
+    struct redu_state *st = rs->st;
+    struct tp_worker  *w = st->sw->w;
+    char               cl[TP_SOCKADDR_STRLEN], od[TP_SOCKADDR_STRLEN];
+
+    if (!rs->quiet) {
+        tp_log_info("#%d-%llu %s redu %s -> %s nat=%s via=%s up=%llu/%u "
+                    "down=%llu/%u remotes=%u ms=%llu end=%s", w->slot,
+                    (unsigned long long) s->id, st->sw->svc->name,
+                    tp_sockaddr_str(&s->client.sa, cl, sizeof(cl)),
+                    tp_sockaddr_str(&s->odst.sa, od, sizeof(od)),
+                    redu_nat_names[st->nat.symmetric], st->up->route,
+                    (unsigned long long) s->up_bytes, s->up_pkts,
+                    (unsigned long long) s->down_bytes, s->down_pkts,
+                    rs->nremotes,
+                    (unsigned long long) (tp_now_ms() - s->start_ms), why);
+    }
+    w->stats.bytes_up += s->up_bytes;
+    w->stats.bytes_down += s->down_bytes;
+    while (rs->refs != NULL) {
+        ref_drop(rs, rs->refs);
+    }
+    if (st->up->close != NULL) {
+        st->up->close(rs);
+    }
+}
+
+static struct tp_udp_sess *
+redu_sess_new(struct redu_state *st, const struct sockaddr *client,
+    const struct sockaddr *odst)
+{
+    struct tp_udp_sess *s;
+    struct redu_sess   *rs;
+    uint64_t            more;
+    int                 e;
+
+    if (st->nat.count >= st->nat.max) {
+        st->sw->w->stats.udp_evicted++;
+        if (redu_rl_allow(&st->rl_full, tp_now_ms(), REDU_LOG_INTERVAL,
+                          &more)) {
+            tp_log_warn("%s: session table full (max_sessions %zu): "
+                        "closing the least recently used session (%llu "
+                        "more since the last warning)", st->sw->svc->name,
+                        st->nat.max, (unsigned long long) more);
+        }
+    }
+    s = tp_udp_nat_add(&st->nat, client, odst, -1);
+    if (s == NULL) {
+        redu_drop(st, REDU_D_SESSION, client, odst, "new session", ENOMEM);
+        return NULL;
+    }
+    rs = s->hdata;
+    rs->s = s;
+    rs->st = st;
+    if (st->up->open(rs, odst) != 0) {
+        e = errno;
+        rs->quiet = true;
+        tp_udp_nat_close(s, "upstream failed");
+        redu_drop(st, REDU_D_SESSION, client, odst, "upstream socket", e);
+        return NULL;
+    }
+    st->sessions++;
+    st->sw->w->stats.udp_sessions++;
+    return s;
+}
+
+/* A datagram (in the table's buffer) from the client to odst; s is its
+ * session if the caller knows it. */
+static void
+redu_from_client(struct redu_state *st, struct tp_udp_sess *s,
+    const struct sockaddr *client, const struct sockaddr *odst, size_t len)
+{
+    if (s == NULL) {
+        s = tp_udp_nat_lookup(&st->nat, client, odst);
+        if (s == NULL && st->draining) {
+            redu_drop(st, REDU_D_SESSION, client, odst, "draining", 0);
+            return;
+        }
+        if (s == NULL && (s = redu_sess_new(st, client, odst)) == NULL) {
+            return;
+        }
+    }
+    tp_udp_nat_touch(s);
+    if (st->up->send(s->hdata, odst, len) != 0) {
+        redu_drop(st, REDU_D_UP, client, odst, "send upstream", errno);
+        return;
+    }
+    s->up_bytes += len;
+    s->up_pkts++;
+}
+
+/* One datagram from the service socket: 0 = go on, -1 = none left. */
+static int
+redu_recv_one(struct redu_state *st, int fd)
+{
+    struct sockaddr_storage cl, od;
+    socklen_t               cllen, odlen;
+    struct iovec            iov = { st->nat.buf, st->nat.bufsize };
+    struct msghdr           msg;
+    ssize_t                 n;
+    union {
+        struct cmsghdr      align;
+        char                buf[2 * CMSG_SPACE(sizeof(struct sockaddr_in6))];
+    } cbuf;
+
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_name = &cl;
+    msg.msg_namelen = sizeof(cl);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.buf;
+    msg.msg_controllen = sizeof(cbuf.buf);
+    n = recvmsg(fd, &msg, MSG_TRUNC);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            redu_drop(st, REDU_D_RECV, NULL, NULL, "service socket", errno);
+        }
+        return -1;
+    }
+    cllen = msg.msg_namelen;
+    tp_sockaddr_unmap(&cl, &cllen);
+    if (tp_origdst_udp(&msg, &od, &odlen) != 0) {
+        redu_drop(st, REDU_D_NODST, (struct sockaddr *) &cl, NULL,
+                  "no IP_ORIGDSTADDR (not diverted by a TPROXY rule?)", 0);
+        return 0;
+    }
+    if ((msg.msg_flags & MSG_TRUNC) || (size_t) n > st->nat.bufsize) {
+        redu_drop(st, REDU_D_TRUNC, (struct sockaddr *) &cl,
+                  (struct sockaddr *) &od, "larger than read_buffer_size", 0);
+        return 0;
+    }
+    if (tp_origdst_is_self(st->sw->w->cycle, (struct sockaddr *) &od,
+                           SOCK_DGRAM)) {
+        st->sw->w->stats.refused_loop++;
+        redu_drop(st, REDU_D_LOOP, (struct sockaddr *) &cl,
+                  (struct sockaddr *) &od, "destination is tproxyd itself", 0);
+        return 0;
+    }
+    redu_from_client(st, NULL, (struct sockaddr *) &cl,
+                     (struct sockaddr *) &od, (size_t) n);
+    return 0;
+}
+
+static void
+redu_listener_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void) what;
+    for (int i = 0; i < REDU_BUDGET; i++) {
+        if (redu_recv_one(arg, fd) != 0) {
+            return;
+        }
+    }
+}
+
+/* ------------------------------------------------- module hooks */
+
+/* Everything of a worker's state; sessions first (they hold the refs). */
+static void
+redu_state_free(struct redu_state *st)
+{
+    if (st->ev != NULL) {
+        event_free(st->ev);
+    }
+    tp_udp_nat_free(&st->nat);
+    while (st->idle_old != NULL) {
+        wb_close(st, st->idle_old);
+    }
+    if (st->wb_sweep != NULL) {
+        event_free(st->wb_sweep);
+    }
+    free(st->wbs);
+    free(st);
+}
+
+static int
+redu_start(struct tp_svc_worker *sw)
+{
+    const struct redu_listener_conf *lc = sw->svc->listener.conf;
+    struct redu_state               *st = calloc(1, sizeof(*st));
+    struct timeval                   tv = { 1, 0 };
+
+    if (st == NULL) {
+        tp_log_err("%s: out of memory", sw->svc->name);
+        return -1;
+    }
+    st->sw = sw;
+    st->up = &redu_direct;
+    st->max_wb = 2 * (size_t) lc->max_sessions;
+    st->nwbuckets = 256;
+    st->wbs = calloc(st->nwbuckets, sizeof(*st->wbs));
+    st->wb_sweep = event_new(sw->w->base, -1, EV_PERSIST, wb_sweep_cb, st);
+    st->ev = event_new(sw->w->base, sw->fd, EV_READ | EV_PERSIST,
+                       redu_listener_cb, st);
+    if (tp_udp_nat_init(&st->nat, sw->w, lc->nat == REDU_SYMMETRIC,
+                        lc->ttl_ms, (size_t) lc->max_sessions,
+                        (size_t) lc->read_buffer_size) != 0
+        || st->wbs == NULL || st->wb_sweep == NULL || st->ev == NULL
+        || event_add(st->ev, NULL) != 0 || event_add(st->wb_sweep, &tv)) {
+        tp_log_err("%s: cannot start: out of memory", sw->svc->name);
+        redu_state_free(st);
+        return -1;
+    }
+    st->nat.hsize = sizeof(struct redu_sess);
+    st->nat.arg = st;
+    st->nat.on_readable = st->up->readable;
+    st->nat.on_close = redu_sess_closed;
+    sw->hstate = st;
+    return 0;
+}
+
+/* Draining: no new sessions. Live ones keep their upstream and their
+ * write-back sockets until their ttl. */
+static void
+redu_stop(struct tp_svc_worker *sw)
+{
+    struct redu_state *st = sw->hstate;
+
+    st->draining = true;
+    event_del(st->ev);
+}
+
+static void
+redu_free(struct tp_svc_worker *sw)
+{
+    struct redu_state *st = sw->hstate;
+    char               line[256];
+    size_t             n = 0;
+
+    for (int i = 0; i < REDU_D_COUNT && n < sizeof(line); i++) {
+        n += (size_t) snprintf(line + n, sizeof(line) - n, " %s=%llu",
+                               redu_drop_names[i],
+                               (unsigned long long) st->drops[i]);
+    }
+    tp_log_info("%s: udp sessions=%llu evicted=%llu write-back sockets: "
+                "shared=%llu connected=%llu, client datagrams on shared "
+                "ones=%llu; dropped:%s", sw->svc->name,
+                (unsigned long long) st->sessions,
+                (unsigned long long) st->nat.evicted,
+                (unsigned long long) st->wb_sockets,
+                (unsigned long long) st->conn_made,
+                (unsigned long long) st->wb_rx, line);
+    redu_state_free(st);
+    sw->hstate = NULL;
+}
+
+static int
+redu_handler_init(void *conf, const struct tp_service *svc, struct tp_err *err)
+{
+    (void) conf;
+    if (svc->listener.mod != &tp_mod_redu) {
+        snprintf(err->msg, sizeof(err->msg), "service \"%s\": handler "
+                 "\"redu\" needs listener \"redu\" (transparent, with the "
+                 "original destination of each datagram)", svc->name);
+        return -1;
+    }
+    if (svc->handler.chain_name != NULL) {
+        snprintf(err->msg, sizeof(err->msg), "service \"%s\": handler.chain: "
+                 "UDP through a chain is not available yet; remove `chain` "
+                 "to send this service's UDP directly", svc->name);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+redu_listener_init(void *conf, const struct tp_service *svc,
+    struct tp_err *err)
+{
+    const struct redu_listener_conf *lc = conf;
+
+    if (lc->read_buffer_size < 512 || lc->read_buffer_size > 65536) {
+        snprintf(err->msg, sizeof(err->msg), "service \"%s\": "
+                 "listener.read_buffer_size: %llu is out of range "
+                 "(512..65536 bytes)", svc->name,
+                 (unsigned long long) lc->read_buffer_size);
+        return -1;
+    }
+    if (lc->ttl_ms < 1000) {
+        snprintf(err->msg, sizeof(err->msg), "service \"%s\": listener.ttl: "
+                 "must be at least 1s", svc->name);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+redu_sockopts(const void *conf, int fd, int family, struct tp_err *err)
+{
+    int size = REDU_RCVBUF;
+
+    (void) conf;
+    /* Beyond net.core.rmem_max needs CAP_NET_ADMIN; else the capped size. */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    }
+    if (tp_sock_transparent(fd, family, err) != 0
+        || tp_sock_recvorigdst(fd, family, err) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static const struct tp_handler_ops redu_handler_ops = {
+    .socktype = SOCK_DGRAM,
+    .uses_chain = true,
+    .dgram_start = redu_start,
+    .dgram_stop = redu_stop,
+    .dgram_free = redu_free,
+};
+
+static const struct tp_listener_ops redu_listener_ops = {
+    .socktype = SOCK_DGRAM,
+    .sockopts = redu_sockopts,
+};
+
+const struct tp_module tp_mod_redu = {
+    .name = "redu",
+    .role = {
+        [TP_ROLE_HANDLER] = {
+            .init = redu_handler_init,
+            .ops = &redu_handler_ops,
+        },
+        [TP_ROLE_LISTENER] = {
+            .schema = redu_listener_schema,
+            .conf_size = sizeof(struct redu_listener_conf),
+            .init = redu_listener_init,
+            .ops = &redu_listener_ops,
+        },
+    },
+};
