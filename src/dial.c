@@ -2,9 +2,13 @@
  * dial.c - direct and chained dialing on the worker's loop. A chain dial
  * is a small state machine: reach node 0 over TCP, then for each hop run
  * its dialer handshake (TLS) and its connector (CONNECT to the next node or
- * to the target). Connectors and dialers call tp_dial_step() when their
- * step ends. A failed node is reported to its selector and the whole chain
- * is tried again through other nodes, up to the number of nodes.
+ * to the target). Connectors and dialers call tp_dial_step() (or
+ * tp_dial_unreachable()) when their step ends. A failure is charged to the
+ * node that caused it (a refusal reported by a proxy to the node it was
+ * asked to reach; nobody when that was the final target), reported to its
+ * selector, and the whole chain is tried again through nodes that have not
+ * failed in this dial, at most once per node, each attempt bounded by the
+ * timeout.
  */
 #include "tproxyd.h"
 #include "dial.h"
@@ -24,7 +28,7 @@
 enum { PH_CONNECT, PH_DIALER, PH_CONNECTOR };
 
 static void dial_attempt(struct tp_dial *d);
-static void dial_connect(struct tp_dial *d, const struct tp_target *t);
+static int64_t node_mark(const struct tp_dial *d, size_t hop);
 
 int
 tp_socket_egress(int family, int type, int64_t mark)
@@ -56,6 +60,10 @@ dial_clear(struct tp_dial *d)
     }
     d->pctx = NULL;
     d->pctx_free = NULL;
+    if (d->udp != NULL) {
+        d->udp->ops->free(d->udp);
+        d->udp = NULL;
+    }
     if (d->bev != NULL) {
         bufferevent_free(d->bev);
         d->bev = NULL;
@@ -78,18 +86,32 @@ dial_free(struct tp_dial *d)
 static void
 dial_finish(struct tp_dial *d, int err, const char *why)
 {
-    struct bufferevent *bev = err ? NULL : d->bev;
-    tp_dial_cb          cb = d->cb;
-    void               *arg = d->arg;
-    char                msg[sizeof(d->why)];
+    struct bufferevent   *bev = err ? NULL : d->bev;
+    struct tp_udp_tunnel *udp = err ? NULL : d->udp;
+    tp_dial_cb            cb = d->cb;
+    tp_dial_udp_cb        ucb = d->ucb;
+    void                 *arg = d->arg;
+    char                  msg[sizeof(d->why)];
 
     snprintf(msg, sizeof(msg), "%s", why ? why : "");
+    if (d->udp_mode) {
+        d->udp = NULL;
+        dial_free(d);
+        ucb(arg, udp, err, msg);
+        return;
+    }
     if (bev != NULL) {
         bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
         d->bev = NULL;
     }
     dial_free(d);
     cb(arg, bev, err, msg);
+}
+
+int64_t
+tp_dial_mark(const struct tp_dial *d)
+{
+    return d->chain ? node_mark(d, d->hop) : d->mark;
 }
 
 static int64_t
@@ -106,30 +128,62 @@ node_mark(const struct tp_dial *d, size_t hop)
     return d->mark;
 }
 
-/* A step failed: blame the node of the current hop, maybe try again. */
-static void
-dial_fail(struct tp_dial *d, int err, const char *why)
+static const char *
+node_label(const struct tp_node *n)
 {
-    uint64_t now = tp_now_ms();
-    size_t   nodes = 0;
+    return n->name != NULL ? n->name : n->addr.host;
+}
 
+/*
+ * This attempt failed. Charge it to the node of hop `blame` (nobody when
+ * blame is past the last hop: the final target failed), then try again
+ * through other nodes, or end the dial with the failure. The reason is
+ * prefixed with the node that reported it.
+ */
+static void
+dial_retry(struct tp_dial *d, int err, const char *why, size_t blame)
+{
+    struct tp_node *node;
+    size_t          total = 0;
+
+    d->err = err ? err : EIO;
     if (d->chain == NULL) {
-        dial_finish(d, err, why);
+        dial_finish(d, d->err, why);
         return;
     }
-    tp_select_failed(&d->chain->hops[d->hop].selector, d->nodes[d->hop], now);
+    snprintf(d->why, sizeof(d->why), "node \"%.40s\": %.150s",
+             node_label(d->nodes[d->hop]), why ? why : strerror(d->err));
+    if (blame >= d->chain->nhops) {
+        dial_finish(d, d->err, d->why);
+        return;
+    }
+    node = d->nodes[blame];
+    tp_select_failed(&d->chain->hops[blame].selector, node, tp_now_ms());
     for (size_t i = 0; i < d->chain->nhops; i++) {
-        nodes += d->chain->hops[i].nnodes;
+        total += d->chain->hops[i].nnodes;
     }
-    if (++d->attempts >= (int) nodes || err == ETIMEDOUT) {
-        dial_finish(d, err, why);
+    if (d->nfailed == nitems(d->failed) || ++d->attempts >= (int) total) {
+        dial_finish(d, d->err, d->why);
         return;
     }
-    tp_log_info("chain \"%s\" hop %zu node \"%s\": %s; trying another node",
-                d->chain->name, d->hop,
-                d->nodes[d->hop]->name ? d->nodes[d->hop]->name : "-", why);
+    d->failed[d->nfailed++] = node;
+    if (blame == d->hop) {
+        tp_log_info("chain \"%s\" hop %zu: %s; trying another node",
+                    d->chain->name, d->hop, d->why);
+    } else {
+        tp_log_info("chain \"%s\" hop %zu: %s; counted against hop %zu "
+                    "node \"%s\", trying another node", d->chain->name,
+                    d->hop, d->why, blame, node_label(node));
+    }
     dial_clear(d);
     dial_attempt(d);
+}
+
+/* What the proxy of hop d->hop was asked to reach failed (or timed out). */
+static void
+dial_beyond(struct tp_dial *d, int err, const char *why)
+{
+    dial_retry(d, err, why, d->hop + 1);
 }
 
 static void
@@ -143,52 +197,89 @@ hop_next_target(struct tp_dial *d, struct tp_target *t)
     }
 }
 
-/* Advance the chain state machine by one step. */
+/* Hop d->hop's connector: ask its node for the next node or the target. */
+static void
+hop_connector(struct tp_dial *d)
+{
+    const struct tp_node          *n = d->nodes[d->hop];
+    const struct tp_connector_ops *ops;
+    struct tp_target               next;
+
+    if (n->connector.mod == NULL) {
+        dial_retry(d, EINVAL, "the node has no connector", d->hop);
+        return;
+    }
+    ops = n->connector.mod->role[TP_ROLE_CONNECTOR].ops;
+    d->phase = PH_CONNECTOR;
+    d->awaiting_next = false;
+    hop_next_target(d, &next);
+    if (d->udp_mode && d->hop + 1 == d->chain->nhops) {
+        if (ops->udp == NULL) {
+            snprintf(d->why, sizeof(d->why), "connector \"%s\" of the "
+                     "last hop cannot carry UDP", n->connector.mod->name);
+            dial_finish(d, EPROTONOSUPPORT, d->why);
+            return;
+        }
+        ops->udp(d, n->connector.conf, d->udp_any ? NULL : &next);
+        return;
+    }
+    ops->connect(d, n->connector.conf, &next);
+}
+
+/* d->bev reaches hop d->hop's node: its dialer (TLS), then its connector. */
+static void
+hop_start(struct tp_dial *d)
+{
+    const struct tp_node       *n = d->nodes[d->hop];
+    const struct tp_dialer_ops *ops;
+
+    ops = n->dialer.mod ? n->dialer.mod->role[TP_ROLE_DIALER].ops : NULL;
+    if (ops != NULL && ops->handshake != NULL) {
+        d->phase = PH_DIALER;
+        ops->handshake(d, n->dialer.conf, n->addr.host);
+        return;
+    }
+    hop_connector(d);
+}
+
+/* The step of the current phase is done: start the next one. */
 static void
 chain_advance(struct tp_dial *d)
 {
-    const struct tp_node *n = d->nodes[d->hop];
-    struct tp_target      next;
-
-    if (d->phase == PH_CONNECT) {
-        d->phase = PH_DIALER;
-        if (n->dialer.mod != NULL) {
-            const struct tp_dialer_ops *ops =
-                n->dialer.mod->role[TP_ROLE_DIALER].ops;
-            if (ops->handshake != NULL) {
-                ops->handshake(d, n->dialer.conf, n->addr.host);
-                return;
-            }
+    switch (d->phase) {
+    case PH_CONNECT:
+        hop_start(d);
+        return;
+    case PH_DIALER:
+        hop_connector(d);
+        return;
+    default:
+        tp_select_ok(d->nodes[d->hop]);
+        if (++d->hop == d->chain->nhops) {
+            dial_finish(d, 0, NULL);
+            return;
         }
-    }
-    if (d->phase == PH_DIALER) {
-        const struct tp_connector_ops *ops =
-            n->connector.mod->role[TP_ROLE_CONNECTOR].ops;
-        d->phase = PH_CONNECTOR;
-        hop_next_target(d, &next);
-        ops->connect(d, n->connector.conf, &next);
+        hop_start(d);
         return;
     }
-    /* PH_CONNECTOR done: hop d->hop is through. */
-    tp_select_ok(d->nodes[d->hop]);
-    if (++d->hop == d->chain->nhops) {
-        dial_finish(d, 0, NULL);
-        return;
+}
+
+static void
+step_end(struct tp_dial *d)
+{
+    if (d->pctx_free != NULL) {
+        d->pctx_free(d->pctx);
     }
-    d->phase = PH_DIALER;
-    chain_advance(d);
+    d->pctx = NULL;
+    d->pctx_free = NULL;
 }
 
 void
 tp_dial_step(struct tp_dial *d, int err, const char *why)
 {
-    if (d->pctx_free != NULL) {
-        d->pctx_free(d->pctx);
-        d->pctx = NULL;
-        d->pctx_free = NULL;
-    }
+    step_end(d);
     if (err != 0) {
-        dial_fail(d, err, why);
+        dial_retry(d, err, why, d->hop);
         return;
     }
     if (d->chain == NULL) {
@@ -196,6 +287,16 @@ tp_dial_step(struct tp_dial *d, int err, const char *why)
         return;
     }
     chain_advance(d);
+}
+
+void
+tp_dial_unreachable(struct tp_dial *d, int err, const char *why)
+{
+    step_end(d);
+    if (d->chain != NULL) {
+        tp_select_ok(d->nodes[d->hop]);     /* it answered */
+    }
+    dial_beyond(d, err ? err : EHOSTUNREACH, why);
 }
 
 static void
@@ -206,8 +307,8 @@ connect_event_cb(struct bufferevent *bev, short what, void *arg)
     char            msg[128];
 
     (void) bev;
+    bufferevent_setcb(d->bev, NULL, NULL, NULL, NULL);
     if (what & BEV_EVENT_CONNECTED) {
-        bufferevent_setcb(d->bev, NULL, NULL, NULL, NULL);
         tp_dial_step(d, 0, NULL);
         return;
     }
@@ -241,17 +342,16 @@ dial_sockaddr(struct tp_dial *d, const struct sockaddr *sa, socklen_t len)
     if (bufferevent_socket_connect(d->bev, sa, (int) len) != 0) {
         int e = EVUTIL_SOCKET_ERROR() ? EVUTIL_SOCKET_ERROR() : ECONNREFUSED;
         snprintf(msg, sizeof(msg), "connect: %s", strerror(e));
+        bufferevent_setcb(d->bev, NULL, NULL, NULL, NULL);
         tp_dial_step(d, e, msg);
     }
 }
 
 static void
-dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+dns_done(struct tp_dial *d, int result, struct evutil_addrinfo *res)
 {
-    struct tp_dial *d = arg;
-    char            msg[160];
+    char msg[160];
 
-    d->dns = NULL;
     if (result != 0 || res == NULL) {
         if (result == EVUTIL_EAI_CANCEL) {
             return;
@@ -265,10 +365,27 @@ dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 }
 
 static void
+dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+    struct tp_dial *d = arg;
+
+    if (d->in_dns) {
+        /* Answered inside evdns_getaddrinfo (hosts file): finish there. */
+        d->dns_sync = true;
+        d->dns_result = result;
+        d->dns_res = res;
+        return;
+    }
+    d->dns = NULL;
+    dns_done(d, result, res);
+}
+
+static void
 dial_connect(struct tp_dial *d, const struct tp_target *t)
 {
-    struct evutil_addrinfo hints;
-    char                   port[8];
+    struct evutil_addrinfo            hints;
+    struct evdns_getaddrinfo_request *req;
+    char                              port[8];
 
     if (t->host[0] == '\0') {
         dial_sockaddr(d, (const struct sockaddr *) &t->ss, t->sslen);
@@ -279,24 +396,51 @@ dial_connect(struct tp_dial *d, const struct tp_target *t)
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
     snprintf(port, sizeof(port), "%u", t->port);
-    d->dns = evdns_getaddrinfo(d->w->dns, t->host, port, &hints, dns_cb, d);
+    d->in_dns = true;
+    d->dns_sync = false;
+    req = evdns_getaddrinfo(d->w->dns, t->host, port, &hints, dns_cb, d);
+    d->in_dns = false;
+    if (d->dns_sync) {
+        dns_done(d, d->dns_result, d->dns_res);
+        return;
+    }
+    if (req == NULL) {
+        tp_dial_step(d, EHOSTUNREACH, "resolve: cannot start a query");
+        return;
+    }
+    d->dns = req;
 }
 
 static void
 dial_attempt(struct tp_dial *d)
 {
     struct tp_target t;
+    struct timeval   tv;
+    uint64_t         now = tp_now_ms();
 
     d->hop = 0;
     d->phase = PH_CONNECT;
+    d->awaiting_next = false;
+    tv.tv_sec = (time_t) (d->timeout_ms / 1000);
+    tv.tv_usec = (suseconds_t) (d->timeout_ms % 1000) * 1000;
+    evtimer_add(d->timer, &tv);
     if (d->chain == NULL) {
         dial_connect(d, &d->target);
         return;
     }
     for (size_t i = 0; i < d->chain->nhops; i++) {
         struct tp_hop *hop = &d->chain->hops[i];
-        d->nodes[i] = tp_select_node(&hop->selector, hop->nodes, hop->nnodes,
-                                     &hop->rr, tp_now_ms());
+        d->nodes[i] = tp_select_node_skip(&hop->selector, hop->nodes,
+                                          hop->nnodes, &hop->rr, now,
+                                          d->failed, d->nfailed);
+        if (d->nodes[i] == NULL) {
+            if (d->err == 0) {
+                snprintf(d->why, sizeof(d->why), "chain \"%s\" hop %zu has "
+                         "no nodes", d->chain->name, i);
+            }
+            dial_finish(d, d->err ? d->err : EHOSTUNREACH, d->why);
+            return;
+        }
     }
     tp_target_from_name(&t, d->nodes[0]->addr.host, d->nodes[0]->addr.port);
     dial_connect(d, &t);
@@ -305,10 +449,24 @@ dial_attempt(struct tp_dial *d)
 static void
 dial_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
+    static const char *const phases[] = {
+        "connecting", "in the dialer handshake", "waiting for the proxy"
+    };
     struct tp_dial *d = arg;
+    char            msg[96];
 
     (void) fd; (void) what;
-    dial_fail(d, ETIMEDOUT, "timed out");
+    if (d->chain == NULL) {
+        dial_finish(d, ETIMEDOUT, "timed out");
+        return;
+    }
+    snprintf(msg, sizeof(msg), "timed out %s", phases[d->phase]);
+    step_end(d);
+    if (d->phase == PH_CONNECTOR && d->awaiting_next) {
+        dial_beyond(d, ETIMEDOUT, msg);
+        return;
+    }
+    dial_retry(d, ETIMEDOUT, msg, d->hop);
 }
 
 void
@@ -317,22 +475,54 @@ tp_dial_start(struct tp_dial **owner, struct tp_worker *w,
     uint64_t timeout_ms, tp_dial_cb cb, void *arg)
 {
     struct tp_dial *d = calloc(1, sizeof(*d));
-    struct timeval  tv;
 
     d->owner = owner;
     *owner = d;
     d->w = w;
     d->target = *t;
-    d->chain = chain && chain->nhops > 0 && chain->nhops <= nitems(d->nodes)
-               ? chain : NULL;
+    d->chain = chain && chain->nhops > 0 ? chain : NULL;
     d->mark = mark;
     d->timeout_ms = timeout_ms;
     d->cb = cb;
     d->arg = arg;
     d->timer = evtimer_new(w->base, dial_timeout_cb, d);
-    tv.tv_sec = (time_t) (timeout_ms / 1000);
-    tv.tv_usec = (suseconds_t) (timeout_ms % 1000) * 1000;
-    evtimer_add(d->timer, &tv);
+    if (d->chain != NULL && d->chain->nhops > TP_DIAL_MAX_HOPS) {
+        snprintf(d->why, sizeof(d->why), "chain \"%s\" has more than %d "
+                 "hops", d->chain->name, TP_DIAL_MAX_HOPS);
+        dial_finish(d, EINVAL, d->why);
+        return;
+    }
+    dial_attempt(d);
+}
+
+void
+tp_dial_udp_start(struct tp_dial **owner, struct tp_worker *w,
+    const struct tp_target *t, const struct tp_chain *chain, int64_t mark,
+    uint64_t timeout_ms, tp_dial_udp_cb cb, void *arg)
+{
+    struct tp_dial *d = calloc(1, sizeof(*d));
+
+    d->owner = owner;
+    *owner = d;
+    d->w = w;
+    d->udp_mode = true;
+    d->udp_any = t == NULL;
+    if (t != NULL) {
+        d->target = *t;
+    }
+    d->chain = chain;
+    d->mark = mark;
+    d->timeout_ms = timeout_ms;
+    d->ucb = cb;
+    d->arg = arg;
+    d->timer = evtimer_new(w->base, dial_timeout_cb, d);
+    if (chain == NULL || chain->nhops == 0
+        || chain->nhops > TP_DIAL_MAX_HOPS) {
+        snprintf(d->why, sizeof(d->why), "UDP needs a chain of 1 to %d hops",
+                 TP_DIAL_MAX_HOPS);
+        dial_finish(d, EINVAL, d->why);
+        return;
+    }
     dial_attempt(d);
 }
 

@@ -64,11 +64,46 @@ struct tp_handler_ops {
     void  (*dgram_free)(struct tp_svc_worker *sw);
 };
 
+/*
+ * A datagram path through a chain, made by the last hop's connector (SOCKS5
+ * UDP ASSOCIATE, relay UDP) for tp_dial_udp_start() (dial.h). The user
+ * (redu) sets recv/closed/arg, sends with ops->send and frees the tunnel
+ * with ops->free, at the latest from closed().
+ */
+struct tp_udp_tunnel;
+
+struct tp_udp_tunnel_ops {
+    /* One datagram to dst (an AF_INET/AF_INET6 address; for a tunnel
+     * opened to one destination, that one). 0, or -1 with errno when the
+     * datagram is dropped (the tunnel lives on). */
+    int   (*send)(struct tp_udp_tunnel *t, const struct sockaddr *dst,
+                  const uint8_t *data, size_t len);
+    void  (*free)(struct tp_udp_tunnel *t);
+};
+
+struct tp_udp_tunnel {
+    const struct tp_udp_tunnel_ops *ops;
+    /* A datagram from src (the remote that sent it). */
+    void  (*recv)(void *arg, const struct sockaddr *src, const uint8_t *data,
+                  size_t len);
+    /* The tunnel broke (its stream closed, the proxy refused): err and a
+     * one-line why. No recv() after this; free the tunnel. */
+    void  (*closed)(void *arg, int err, const char *why);
+    void   *arg;
+    const char *route;              /* "socks5-udp", "relay-udp", for logs */
+};
+
 /* Connector role: speak a proxy protocol over an open stream. */
 struct tp_connector_ops {
     /* Ask the proxy on d->bev for a tunnel to `to`; tp_dial_step() when done. */
     void  (*connect)(struct tp_dial *d, const void *conf,
                      const struct tp_target *to);
+    /* UDP, as the last hop of a tp_dial_udp_start() dial: over d->bev (the
+     * stream to this node), open a datagram tunnel to `to` only, or to any
+     * destination when to is NULL; store it in d->udp (taking d->bev if it
+     * keeps the stream) and tp_dial_step(). NULL: no UDP. */
+    void  (*udp)(struct tp_dial *d, const void *conf,
+                 const struct tp_target *to);
 };
 
 /* Dialer role: the transport to a node, over TCP or over a previous tunnel. */

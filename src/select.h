@@ -11,8 +11,14 @@
 
 struct tp_node *tp_select_node(const struct tp_selector *sel,
     struct tp_node *nodes, size_t n, size_t *rr, uint64_t now_ms);
+/* The same, never returning one of skip[0..nskip) (the nodes a dial has
+ * already seen fail); NULL when every node is skipped. */
+struct tp_node *tp_select_node_skip(const struct tp_selector *sel,
+    struct tp_node *nodes, size_t n, size_t *rr, uint64_t now_ms,
+    const struct tp_node *const *skip, size_t nskip);
 void tp_select_failed(const struct tp_selector *sel, struct tp_node *node,
     uint64_t now_ms);
 void tp_select_ok(struct tp_node *node);
+bool tp_select_is_down(const struct tp_node *node, uint64_t now_ms);
 
 #endif

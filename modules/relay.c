@@ -1,0 +1,1174 @@
+/*
+ * relay.c - module "relay": GOST's relay protocol v1 (TCP CONNECT with
+ * optional user auth). The connector writes its request at once; by
+ * default (nodelay = false, as GOST) the tunnel is handed on right away
+ * and the response is taken off the head of the first downstream bytes by
+ * a filter, because a GOST server may hold it back until the target
+ * speaks; with nodelay = true it waits for the response, so refusals are
+ * clean dial failures. The handler makes tproxyd a relay server; it
+ * answers as soon as its own dial is done. Bytes: relay_wire.c.
+ */
+#include "../src/tproxyd.h"
+#include "../src/conf.h"
+#include "../src/conn.h"
+#include "../src/dial.h"
+#include "../src/log.h"
+#include "../src/worker.h"
+#include "relay_wire.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* Longest request a server reads: UserAuth + Addr + Network fit in 600. */
+#define RELAY_REQUEST_READ_MAX  4096
+
+struct relay_connector_conf {
+    struct tp_auth      auth;
+    bool                nodelay;        /* wait for the response */
+};
+
+struct relay_handler_conf {
+    struct tp_auth      auth;
+    uint64_t            read_timeout_ms;
+    bool                bind;           /* UDP association (BIND|FUDP) */
+};
+
+/* Optional `auth`; see socks5.c for why this is not tp_schema_auth. */
+static const struct tp_schema relay_auth_schema[] = {
+    { "username", TP_T_STRING, offsetof(struct tp_auth, username), 0, NULL },
+    { "password", TP_T_STRING, offsetof(struct tp_auth, password), 0, NULL },
+    { NULL }
+};
+
+static const struct tp_schema relay_connector_schema[] = {
+    { "auth", TP_T_GROUP, offsetof(struct relay_connector_conf, auth), 0,
+      NULL, relay_auth_schema },
+    { "nodelay", TP_T_BOOL, offsetof(struct relay_connector_conf, nodelay), 0,
+      "false" },
+    { NULL }
+};
+
+static const struct tp_schema relay_handler_schema[] = {
+    { "auth", TP_T_GROUP, offsetof(struct relay_handler_conf, auth), 0,
+      NULL, relay_auth_schema },
+    { "read_timeout", TP_T_DURATION,
+      offsetof(struct relay_handler_conf, read_timeout_ms), 0, "15s" },
+    { "bind", TP_T_BOOL, offsetof(struct relay_handler_conf, bind), 0,
+      "false" },
+    { NULL }
+};
+
+/* Both roles' configs start with their struct tp_auth. */
+static int
+relay_auth_init(void *conf, const struct tp_service *svc, struct tp_err *err)
+{
+    const struct tp_auth *a = conf;
+
+    if (a->password != NULL && a->username == NULL) {
+        snprintf(err->msg, sizeof(err->msg), "%s%s%srelay: auth.password is "
+                 "set but auth.username is missing", svc ? "service \"" : "",
+                 svc ? svc->name : "", svc ? "\": " : "");
+        return -1;
+    }
+    if ((a->username && strlen(a->username) > 255)
+        || (a->password && strlen(a->password) > 255)) {
+        snprintf(err->msg, sizeof(err->msg), "relay: auth.username and "
+                 "auth.password must be at most 255 bytes");
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const relay_status_names[] = {
+    "ok", "bad request", "unauthorized", "forbidden", "timeout",
+    "service unavailable", "host unreachable", "network unreachable",
+    "internal server error"
+};
+
+static const char *
+relay_status_name(uint8_t st)
+{
+    return st < nitems(relay_status_names) ? relay_status_names[st]
+                                           : "unknown status";
+}
+
+/* Whose failure a status is: the server's own (true), or what it was
+ * asked to reach (false). */
+static bool
+relay_status_is_server(uint8_t st)
+{
+    return st == RELAY_STATUS_BAD_REQUEST || st == RELAY_STATUS_UNAUTHORIZED
+           || st == RELAY_STATUS_FORBIDDEN || st == RELAY_STATUS_INTERNAL
+           || st > RELAY_STATUS_INTERNAL;
+}
+
+static int
+relay_status_errno(uint8_t st)
+{
+    switch (st) {
+    case RELAY_STATUS_UNAUTHORIZED:
+    case RELAY_STATUS_FORBIDDEN:    return EACCES;
+    case RELAY_STATUS_TIMEOUT:      return ETIMEDOUT;
+    case RELAY_STATUS_HOST_UNREACH: return EHOSTUNREACH;
+    case RELAY_STATUS_NET_UNREACH:  return ENETUNREACH;
+    case RELAY_STATUS_UNAVAILABLE:  return ECONNREFUSED;
+    default:                        return EPROTO;
+    }
+}
+
+/*
+ * Parse a response at the head of buf: TP_AGAIN, TP_ERROR (why set), or
+ * the response length with *status set.
+ */
+static int
+relay_response_head(struct evbuffer *buf, uint8_t *status, char *why,
+    size_t size)
+{
+    struct relay_response r;
+    size_t                len = evbuffer_get_length(buf), need;
+    const uint8_t        *p;
+    int                   n;
+
+    p = evbuffer_pullup(buf, len < RELAY_HEADER_LEN ? (ssize_t) len
+                                                    : RELAY_HEADER_LEN);
+    if (len > 0 && p[0] != RELAY_VERSION) {
+        snprintf(why, size, "relay: bad response version 0x%02x", p[0]);
+        return TP_ERROR;
+    }
+    if (len < RELAY_HEADER_LEN) {
+        return TP_AGAIN;
+    }
+    need = RELAY_HEADER_LEN + ((size_t) p[2] << 8 | p[3]);
+    if (len < need) {
+        return TP_AGAIN;
+    }
+    p = evbuffer_pullup(buf, (ssize_t) need);
+    n = relay_response_decode(p, need, &r);
+    if (n < 0) {
+        snprintf(why, size, "relay: malformed response (version 0x%02x, "
+                 "status 0x%02x)", p[0], p[1]);
+        return TP_ERROR;
+    }
+    *status = r.status;
+    return n;
+}
+
+static int
+target_to_addr(const struct tp_target *t, struct tp_proxy_addr *a)
+{
+    if (t->host[0] != '\0') {
+        return tp_proxy_addr_from_hostport(t->host, t->port, a);
+    }
+    return tp_proxy_addr_from_sockaddr(&t->ss, a);
+}
+
+/* ------------------------------------------------------------ connector */
+
+/* nodelay = false: the response is stripped from the stream later. */
+struct relay_lazy {
+    struct bufferevent  *bev;           /* the filter */
+    bool                 done;          /* response consumed */
+    bool                 failed;
+    char                 label[64];     /* node, for the log line */
+    char                 target[TP_PROXY_ADDR_STRLEN];
+};
+
+static enum bufferevent_filter_result
+relay_lazy_fail(struct relay_lazy *z, struct evbuffer *src, const char *why)
+{
+    if (!z->failed) {
+        tp_log_info("relay: node \"%s\": %s (target %s); ending the flow",
+                    z->label, why, z->target);
+        z->failed = true;
+        /* The filter's result is not reported by libevent: raise it. */
+        bufferevent_trigger_event(z->bev, BEV_EVENT_ERROR | BEV_EVENT_READING,
+                                  BEV_TRIG_DEFER_CALLBACKS);
+    }
+    evbuffer_drain(src, evbuffer_get_length(src));
+    return BEV_ERROR;
+}
+
+static enum bufferevent_filter_result
+relay_lazy_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+    struct relay_lazy *z = arg;
+    uint8_t            st;
+    char               why[128];
+    int                n;
+    size_t             len;
+
+    (void) mode;
+    if (z->failed) {
+        return relay_lazy_fail(z, src, NULL);
+    }
+    if (!z->done) {
+        n = relay_response_head(src, &st, why, sizeof(why));
+        if (n == TP_AGAIN) {
+            return BEV_NEED_MORE;
+        }
+        if (n < 0) {
+            return relay_lazy_fail(z, src, why);
+        }
+        if (st != RELAY_STATUS_OK) {
+            snprintf(why, sizeof(why), "relay: server answered 0x%02x %s", st,
+                     relay_status_name(st));
+            return relay_lazy_fail(z, src, why);
+        }
+        evbuffer_drain(src, (size_t) n);
+        z->done = true;
+    }
+    len = evbuffer_get_length(src);
+    if (len == 0) {
+        return BEV_NEED_MORE;
+    }
+    if (lim >= 0 && (size_t) lim < len) {
+        evbuffer_remove_buffer(src, dst, (size_t) lim);
+    } else {
+        evbuffer_add_buffer(dst, src);
+    }
+    return BEV_OK;
+}
+
+static void
+relay_go_lazy(struct tp_dial *d, const struct tp_proxy_addr *to)
+{
+    struct relay_lazy  *z = calloc(1, sizeof(*z));
+    struct bufferevent *f;
+    struct tp_node     *n = d->chain ? d->nodes[d->hop] : NULL;
+
+    if (z == NULL) {
+        tp_dial_step(d, ENOMEM, "relay: out of memory");
+        return;
+    }
+    snprintf(z->label, sizeof(z->label), "%.63s",
+             n == NULL ? "-" : n->name ? n->name : n->addr.host);
+    tp_proxy_addr_str(to, z->target, sizeof(z->target));
+    f = bufferevent_filter_new(d->bev, relay_lazy_in, NULL,
+                               BEV_OPT_CLOSE_ON_FREE, free, z);
+    if (f == NULL) {
+        free(z);
+        tp_dial_step(d, ENOMEM, "relay: out of memory");
+        return;
+    }
+    z->bev = f;
+    d->bev = f;
+    bufferevent_enable(f, EV_READ | EV_WRITE);
+    tp_dial_step(d, 0, NULL);
+}
+
+static void
+relayc_end(struct tp_dial *d, int err, const char *why)
+{
+    bufferevent_setcb(d->bev, NULL, NULL, NULL, NULL);
+    tp_dial_step(d, err, why);
+}
+
+static void
+relayc_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct tp_dial  *d = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    uint8_t          st = 0;
+    char             why[128];
+    int              n = relay_response_head(in, &st, why, sizeof(why));
+
+    if (n == TP_AGAIN) {
+        return;
+    }
+    if (n < 0) {
+        relayc_end(d, EPROTO, why);
+        return;
+    }
+    evbuffer_drain(in, (size_t) n);
+    if (st == RELAY_STATUS_OK) {
+        relayc_end(d, 0, NULL);
+        return;
+    }
+    snprintf(why, sizeof(why), "relay: server answered 0x%02x %s", st,
+             relay_status_name(st));
+    bufferevent_setcb(d->bev, NULL, NULL, NULL, NULL);
+    if (relay_status_is_server(st)) {
+        tp_dial_step(d, relay_status_errno(st), why);
+    } else {
+        tp_dial_unreachable(d, relay_status_errno(st), why);
+    }
+}
+
+static void
+relayc_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    char why[96];
+    int  e = EVUTIL_SOCKET_ERROR();
+
+    (void) bev;
+    if (what & BEV_EVENT_EOF) {
+        relayc_end(arg, ECONNRESET, "relay: the server closed the "
+                   "connection before its response");
+        return;
+    }
+    snprintf(why, sizeof(why), "relay: %s", strerror(e ? e : ECONNRESET));
+    relayc_end(arg, e ? e : ECONNRESET, why);
+}
+
+static void
+relay_connect(struct tp_dial *d, const void *conf, const struct tp_target *to)
+{
+    const struct relay_connector_conf *cf = conf;
+    struct relay_request               r;
+    uint8_t                            buf[RELAY_MSG_MAX];
+    char                               why[300];
+    int                                n;
+
+    memset(&r, 0, sizeof(r));
+    r.cmd = RELAY_CMD_CONNECT;
+    if (target_to_addr(to, &r.f.addr) != TP_OK) {
+        snprintf(why, sizeof(why), "relay: cannot carry target \"%s\"",
+                 to->host);
+        tp_dial_unreachable(d, EINVAL, why);
+        return;
+    }
+    r.f.present = RELAY_HAS_ADDR;
+    if (cf->auth.username != NULL) {
+        r.f.present |= RELAY_HAS_USERAUTH;
+        snprintf(r.f.user, sizeof(r.f.user), "%s", cf->auth.username);
+        snprintf(r.f.pass, sizeof(r.f.pass), "%s",
+                 cf->auth.password ? cf->auth.password : "");
+    }
+    n = relay_request_encode(buf, sizeof(buf), &r);
+    if (n < 0) {
+        tp_dial_unreachable(d, EINVAL, "relay: cannot encode the request");
+        return;
+    }
+    bufferevent_write(d->bev, buf, (size_t) n);
+    if (!cf->nodelay) {
+        relay_go_lazy(d, &r.f.addr);
+        return;
+    }
+    bufferevent_setcb(d->bev, relayc_read_cb, NULL, relayc_event_cb, d);
+    bufferevent_enable(d->bev, EV_READ | EV_WRITE);
+    d->awaiting_next = true;
+}
+
+/* ----------------------------------------------------- connector: UDP */
+
+/*
+ * A datagram tunnel over the relay stream: UDP CONNECT (0x81, frames
+ * LEN|DATA to the one destination) or, for any destination, the UDP
+ * association (0x82, frames LEN|FF|ADDR|DATA; GOST needs `bind: true`).
+ * The response is taken off the stream's head, as with nodelay = false.
+ */
+#define RELAY_UDP_OUT_MAX   (1024 * 1024)   /* queued towards the server */
+
+struct relay_utun {
+    struct tp_udp_tunnel     t;             /* first: the user's handle */
+    struct bufferevent      *bev;
+    struct sockaddr_storage  dst;           /* UDP CONNECT: the remote */
+    bool                     addressed;     /* association framing */
+    bool                     answered;      /* response consumed */
+    bool                     broken;        /* closed() was called */
+    int                      depth;         /* inside a user callback */
+    bool                     dead;          /* freed inside a callback */
+};
+
+static void
+relay_utun_release(struct relay_utun *u)
+{
+    bufferevent_free(u->bev);
+    free(u);
+}
+
+static void
+relay_utun_free(struct tp_udp_tunnel *t)
+{
+    struct relay_utun *u = (struct relay_utun *) t;
+
+    bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
+    if (u->depth > 0) {
+        u->dead = true;
+        return;
+    }
+    relay_utun_release(u);
+}
+
+/* Tell the user once; true if the tunnel was freed meanwhile. */
+static bool
+relay_utun_break(struct relay_utun *u, int err, const char *why)
+{
+    bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
+    if (u->broken) {
+        return false;
+    }
+    u->broken = true;
+    u->depth++;
+    u->t.closed(u->t.arg, err, why);
+    u->depth--;
+    if (u->dead) {
+        relay_utun_release(u);
+        return true;
+    }
+    return false;
+}
+
+static int
+relay_utun_send(struct tp_udp_tunnel *t, const struct sockaddr *dst,
+    const uint8_t *data, size_t len)
+{
+    struct relay_utun    *u = (struct relay_utun *) t;
+    struct evbuffer      *out = bufferevent_get_output(u->bev);
+    struct tp_proxy_addr  a;
+    uint8_t               hdr[RELAY_UDP_ADDR_HEADER_MAX];
+    int                   n;
+
+    if (u->broken) {
+        errno = EPIPE;
+        return -1;
+    }
+    if (evbuffer_get_length(out) > RELAY_UDP_OUT_MAX) {
+        errno = ENOBUFS;
+        return -1;
+    }
+    if (u->addressed) {
+        n = tp_proxy_addr_from_sockaddr((const struct sockaddr_storage *) dst,
+                                        &a) == TP_OK
+            ? relay_udp_addr_encode(hdr, sizeof(hdr), &a, NULL, len)
+            : TP_ERROR;
+    } else {
+        n = relay_udp_encode(hdr, sizeof(hdr), NULL, len);
+    }
+    if (n < 0) {
+        errno = len > RELAY_UDP_MAX ? EMSGSIZE : EINVAL;
+        return -1;
+    }
+    evbuffer_add(out, hdr, (size_t) n);
+    evbuffer_add(out, data, len);
+    return 0;
+}
+
+#define RELAY_FRAME_BAD     ((size_t) -1)
+
+/* Bytes a whole frame takes at the head of p: 0 if not known yet,
+ * RELAY_FRAME_BAD if it is malformed. */
+static size_t
+relay_frame_need(const uint8_t *p, size_t avail, bool addressed)
+{
+    struct tp_proxy_addr a;
+    size_t               dlen;
+    int                  alen;
+
+    if (avail < RELAY_UDP_HEADER_LEN) {
+        return 0;
+    }
+    dlen = (size_t) p[0] << 8 | p[1];
+    if (!addressed) {
+        return RELAY_UDP_HEADER_LEN + dlen;
+    }
+    if (dlen == 0) {
+        return RELAY_FRAME_BAD;
+    }
+    alen = avail > 3 ? tp_proxy_addr_decode(p + 3, avail - 3, &a) : TP_AGAIN;
+    if (alen == TP_ERROR) {
+        return RELAY_FRAME_BAD;
+    }
+    return alen > 0 ? 3 + (size_t) alen + dlen : 0;
+}
+
+/* One frame at the head of in: 1 delivered, 0 incomplete, -1 broken or
+ * freed (stop). */
+static int
+relay_utun_frame(struct relay_utun *u, struct evbuffer *in)
+{
+    size_t                   len = evbuffer_get_length(in), need;
+    const uint8_t           *p, *data;
+    size_t                   dlen;
+    struct tp_proxy_addr     a;
+    struct sockaddr_storage  src;
+    socklen_t                slen;
+    int                      n;
+
+    p = evbuffer_pullup(in, len < RELAY_UDP_ADDR_HEADER_MAX
+                            ? (ssize_t) len : RELAY_UDP_ADDR_HEADER_MAX);
+    need = relay_frame_need(p, len, u->addressed);
+    if (need == RELAY_FRAME_BAD) {
+        relay_utun_break(u, EPROTO, "relay: malformed UDP frame");
+        return -1;
+    }
+    if (need == 0 || len < need) {
+        return 0;
+    }
+    p = evbuffer_pullup(in, (ssize_t) need);
+    n = u->addressed ? relay_udp_addr_decode(p, need, &a, &data, &dlen)
+                     : relay_udp_decode(p, need, &data, &dlen);
+    if (n < 0) {
+        relay_utun_break(u, EPROTO, "relay: malformed UDP frame");
+        return -1;
+    }
+    memcpy(&src, &u->dst, sizeof(src));
+    if (u->addressed
+        && tp_proxy_addr_to_sockaddr(&a, &src, &slen) != TP_OK) {
+        evbuffer_drain(in, need);       /* a name as source: skip it */
+        return 1;
+    }
+    u->depth++;
+    u->t.recv(u->t.arg, (struct sockaddr *) &src, data, dlen);
+    u->depth--;
+    if (u->dead) {
+        relay_utun_release(u);
+        return -1;
+    }
+    evbuffer_drain(in, need);
+    return u->broken ? -1 : 1;
+}
+
+static void
+relay_utun_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct relay_utun *u = arg;
+    struct evbuffer     *in = bufferevent_get_input(bev);
+    uint8_t              st;
+    char                 why[128];
+    int                  n;
+
+    if (!u->answered) {
+        n = relay_response_head(in, &st, why, sizeof(why));
+        if (n == TP_AGAIN) {
+            return;
+        }
+        if (n > 0 && st != RELAY_STATUS_OK) {
+            snprintf(why, sizeof(why), "relay: server answered 0x%02x %s", st,
+                     relay_status_name(st));
+        }
+        if (n < 0 || st != RELAY_STATUS_OK) {
+            relay_utun_break(u, n < 0 ? EPROTO : relay_status_errno(st),
+                               why);
+            return;
+        }
+        evbuffer_drain(in, (size_t) n);
+        u->answered = true;
+    }
+    while (relay_utun_frame(u, in) > 0) {
+    }
+}
+
+static void
+relay_utun_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    char why[96];
+    int  e = EVUTIL_SOCKET_ERROR();
+
+    (void) bev;
+    if (what & BEV_EVENT_EOF) {
+        relay_utun_break(arg, ECONNRESET, "relay: the server closed the "
+                           "UDP stream");
+        return;
+    }
+    snprintf(why, sizeof(why), "relay: %s", strerror(e ? e : ECONNRESET));
+    relay_utun_break(arg, e ? e : ECONNRESET, why);
+}
+
+static const struct tp_udp_tunnel_ops relay_utun_ops = {
+    .send = relay_utun_send,
+    .free = relay_utun_free,
+};
+
+static void
+relay_udp(struct tp_dial *d, const void *conf, const struct tp_target *to)
+{
+    const struct relay_connector_conf *cf = conf;
+    struct relay_utun                 *u = calloc(1, sizeof(*u));
+    struct relay_request               r;
+    uint8_t                            buf[RELAY_MSG_MAX];
+    int                                n;
+
+    memset(&r, 0, sizeof(r));
+    r.cmd = (to ? RELAY_CMD_CONNECT : RELAY_CMD_BIND) | RELAY_FLAG_UDP;
+    r.f.present = RELAY_HAS_ADDR;
+    r.f.addr.family = AF_INET;          /* 0.0.0.0:0 for the association */
+    if ((to != NULL && (to->host[0] != '\0'
+                        || target_to_addr(to, &r.f.addr) != TP_OK))
+        || u == NULL) {
+        free(u);
+        tp_dial_unreachable(d, EINVAL, "relay: a UDP destination must be an "
+                            "IP address");
+        return;
+    }
+    if (cf->auth.username != NULL) {
+        r.f.present |= RELAY_HAS_USERAUTH;
+        snprintf(r.f.user, sizeof(r.f.user), "%s", cf->auth.username);
+        snprintf(r.f.pass, sizeof(r.f.pass), "%s",
+                 cf->auth.password ? cf->auth.password : "");
+    }
+    n = relay_request_encode(buf, sizeof(buf), &r);
+    bufferevent_write(d->bev, buf, (size_t) n);
+    u->t.ops = &relay_utun_ops;
+    u->t.route = "relay-udp";
+    u->addressed = to == NULL;
+    if (to != NULL) {
+        memcpy(&u->dst, &to->ss, to->sslen);
+    }
+    u->bev = d->bev;
+    d->bev = NULL;
+    bufferevent_setcb(u->bev, relay_utun_read_cb, NULL,
+                      relay_utun_event_cb, u);
+    bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+    d->udp = &u->t;
+    tp_dial_step(d, 0, NULL);
+}
+
+/* --------------------------------------------------------------- handler */
+
+/* The client stream with a response in its output: keep it until that is
+ * written (or 5 s), so the conn can close without it and the response
+ * still arrives. (Belongs in conn.c as a tp_conn_close variant.) */
+struct relayh_closer {
+    struct bufferevent  *bev;
+    struct event        *timer;
+};
+
+static void
+relayh_closer_free(struct relayh_closer *k)
+{
+    event_free(k->timer);
+    bufferevent_free(k->bev);
+    free(k);
+}
+
+static void
+relayh_closer_write_cb(struct bufferevent *bev, void *arg)
+{
+    (void) bev;
+    relayh_closer_free(arg);
+}
+
+static void
+relayh_closer_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void) bev; (void) what;
+    relayh_closer_free(arg);
+}
+
+static void
+relayh_closer_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd; (void) what;
+    relayh_closer_free(arg);
+}
+
+static void
+relayh_detach_flushed(struct tp_conn *c)
+{
+    struct relayh_closer *k = calloc(1, sizeof(*k));
+    struct timeval        tv = { 5, 0 };
+
+    if (k == NULL) {
+        return;
+    }
+    k->bev = c->cbev;
+    c->cbev = NULL;
+    k->timer = evtimer_new(c->w->base, relayh_closer_timeout_cb, k);
+    bufferevent_setcb(k->bev, NULL, relayh_closer_write_cb,
+                      relayh_closer_event_cb, k);
+    bufferevent_setwatermark(k->bev, EV_WRITE, 0, 0);
+    bufferevent_disable(k->bev, EV_READ);
+    bufferevent_enable(k->bev, EV_WRITE);
+    evtimer_add(k->timer, &tv);
+}
+
+static void
+relayh_respond(struct tp_conn *c, uint8_t status)
+{
+    struct relay_response r;
+    uint8_t               buf[RELAY_HEADER_LEN];
+    int                   n;
+
+    memset(&r, 0, sizeof(r));
+    r.status = status;
+    n = relay_response_encode(buf, sizeof(buf), &r);
+    bufferevent_write(c->cbev, buf, (size_t) n);
+}
+
+static void
+relayh_refuse(struct tp_conn *c, uint8_t status, enum tp_end why,
+    const char *detail)
+{
+    relayh_respond(c, status);
+    relayh_detach_flushed(c);
+    tp_conn_close(c, why, detail);
+}
+
+static void
+relayh_dialed(struct tp_conn *c, int err)
+{
+    uint8_t st = RELAY_STATUS_OK;
+
+    if (err == ETIMEDOUT) {
+        st = RELAY_STATUS_TIMEOUT;
+    } else if (err == EHOSTUNREACH) {
+        st = RELAY_STATUS_HOST_UNREACH;
+    } else if (err != 0) {
+        st = RELAY_STATUS_NET_UNREACH;      /* what GOST v3 answers */
+    }
+    relayh_respond(c, st);
+    if (err != 0) {
+        /* conn.c closes (and resets) right after: let the status go. */
+        relayh_detach_flushed(c);
+    }
+}
+
+/* ------------------------------------------------------- handler: UDP */
+
+/*
+ * The server end of a UDP stream: UDP CONNECT (frames to one destination
+ * over a connected socket) or, with `bind = true`, the association (frames
+ * carry the remote; one dual-stack socket for every destination). Direct
+ * only; its bytes count in the access log as a relayed flow's.
+ */
+struct relayh_udp {
+    struct tp_conn      *c;
+    int                  fd;
+    int                  family;        /* of fd */
+    bool                 addressed;
+    struct event        *ev;
+    struct event        *idle;
+    uint64_t             last_ms;
+};
+
+static void
+relayh_udp_free(void *arg)
+{
+    struct relayh_udp *u = arg;
+
+    if (u->ev != NULL) {
+        event_free(u->ev);
+    }
+    if (u->idle != NULL) {
+        event_free(u->idle);
+    }
+    if (u->fd >= 0) {
+        close(u->fd);
+    }
+    free(u);
+}
+
+/* dst for a socket of family fam (v4 on a dual-stack socket: v4-mapped). */
+static socklen_t
+relayh_udp_dst(int fam, const struct tp_proxy_addr *a,
+    struct sockaddr_storage *ss)
+{
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) ss;
+    socklen_t            len;
+
+    if (tp_proxy_addr_to_sockaddr(a, ss, &len) != TP_OK) {
+        return 0;
+    }
+    if (fam == AF_INET6 && ss->ss_family == AF_INET) {
+        struct sockaddr_in in4 = *(struct sockaddr_in *) ss;
+        memset(in6, 0, sizeof(*in6));
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = in4.sin_port;
+        in6->sin6_addr.s6_addr[10] = 0xff;
+        in6->sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&in6->sin6_addr.s6_addr[12], &in4.sin_addr, 4);
+        len = sizeof(*in6);
+    }
+    return ss->ss_family == fam ? len : 0;
+}
+
+/* Frames from the client: out as datagrams. 0, or -1 (c closed). */
+static int
+relayh_udp_frames(struct relayh_udp *u, struct evbuffer *in)
+{
+    struct tp_proxy_addr     a;
+    struct sockaddr_storage  ss;
+    const uint8_t           *p, *data;
+    size_t                   len, need, dlen;
+    socklen_t                sl;
+
+    for (;;) {
+        len = evbuffer_get_length(in);
+        p = evbuffer_pullup(in, len < RELAY_UDP_ADDR_HEADER_MAX
+                                ? (ssize_t) len : RELAY_UDP_ADDR_HEADER_MAX);
+        need = relay_frame_need(p, len, u->addressed);
+        if (need == RELAY_FRAME_BAD
+            || (need == 0 && len >= RELAY_UDP_ADDR_HEADER_MAX)) {
+            tp_conn_close(u->c, TP_END_PROTOCOL, "(relay: bad UDP frame)");
+            return -1;
+        }
+        if (need == 0 || len < need) {
+            return 0;
+        }
+        p = evbuffer_pullup(in, (ssize_t) need);
+        if (u->addressed) {
+            relay_udp_addr_decode(p, need, &a, &data, &dlen);
+            sl = relayh_udp_dst(u->family, &a, &ss);
+            if (sl > 0) {
+                sendto(u->fd, data, dlen, 0, (struct sockaddr *) &ss, sl);
+            }
+        } else {
+            relay_udp_decode(p, need, &data, &dlen);
+            send(u->fd, data, dlen, 0);
+        }
+        u->c->relay.a.bytes += dlen;
+        u->last_ms = tp_now_ms();
+        evbuffer_drain(in, need);
+    }
+}
+
+static void
+relayh_udp_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct relayh_udp *u = ((struct tp_conn *) arg)->hctx;
+
+    relayh_udp_frames(u, bufferevent_get_input(bev));
+}
+
+static void
+relayh_udp_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void) bev;
+    tp_conn_close(arg, what & BEV_EVENT_EOF ? TP_END_DONE
+                                            : TP_END_CLIENT_RESET, NULL);
+}
+
+/* Datagrams from remotes: framed to the client (dropped if it lags). */
+static void
+relayh_udp_dgram_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct relayh_udp       *u = arg;
+    struct evbuffer         *out = bufferevent_get_output(u->c->cbev);
+    uint8_t                  buf[RELAY_UDP_MAX];
+    uint8_t                  hdr[RELAY_UDP_ADDR_HEADER_MAX];
+    struct sockaddr_storage  ss;
+    struct tp_proxy_addr     a;
+    socklen_t                sl;
+    ssize_t                  n;
+    int                      h;
+
+    (void) what;
+    for (int i = 0; i < 64; i++) {
+        sl = sizeof(ss);
+        n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *) &ss, &sl);
+        if (n < 0) {
+            return;
+        }
+        if (evbuffer_get_length(out) > RELAY_UDP_OUT_MAX || n == 0) {
+            continue;
+        }
+        if (u->addressed) {
+            tp_sockaddr_unmap(&ss, &sl);
+            h = tp_proxy_addr_from_sockaddr(&ss, &a) == TP_OK
+                ? relay_udp_addr_encode(hdr, sizeof(hdr), &a, NULL,
+                                        (size_t) n) : TP_ERROR;
+        } else {
+            h = relay_udp_encode(hdr, sizeof(hdr), NULL, (size_t) n);
+        }
+        if (h > 0) {
+            evbuffer_add(out, hdr, (size_t) h);
+            evbuffer_add(out, buf, (size_t) n);
+            u->c->relay.b.bytes += (uint64_t) n;
+            u->last_ms = tp_now_ms();
+        }
+    }
+}
+
+static void
+relayh_udp_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct relayh_udp *u = arg;
+    uint64_t           ms = u->c->sw->svc->idle_timeout_ms;
+    uint64_t           idle = tp_now_ms() - u->last_ms;
+    struct timeval     tv;
+
+    (void) fd; (void) what;
+    if (idle >= ms) {
+        tp_conn_close(u->c, TP_END_IDLE_TIMEOUT, NULL);
+        return;
+    }
+    tv.tv_sec = (time_t) ((ms - idle) / 1000);
+    tv.tv_usec = (suseconds_t) ((ms - idle) % 1000) * 1000;
+    evtimer_add(u->idle, &tv);
+}
+
+/* The socket: connected to the one destination, or dual-stack unbound. */
+static int
+relayh_udp_socket(struct relayh_udp *u, const struct tp_proxy_addr *dst)
+{
+    int64_t                  mark = u->c->sw->svc->sockopts.mark;
+    struct sockaddr_storage  ss;
+    struct sockaddr_in6      any6;
+    socklen_t                sl;
+    int                      off = 0;
+
+    if (u->addressed) {
+        u->family = AF_INET6;
+        u->fd = tp_socket_egress(AF_INET6, SOCK_DGRAM, mark);
+        memset(&any6, 0, sizeof(any6));
+        any6.sin6_family = AF_INET6;
+        if (u->fd >= 0
+            && (setsockopt(u->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
+                           sizeof(off)) != 0
+                || bind(u->fd, (struct sockaddr *) &any6, sizeof(any6)))) {
+            close(u->fd);
+            u->fd = -1;
+        }
+        if (u->fd < 0) {
+            u->family = AF_INET;
+            u->fd = tp_socket_egress(AF_INET, SOCK_DGRAM, mark);
+        }
+        return u->fd < 0 ? -1 : 0;
+    }
+    if (tp_proxy_addr_to_sockaddr(dst, &ss, &sl) != TP_OK) {
+        errno = EINVAL;
+        return -1;
+    }
+    u->family = ss.ss_family;
+    u->fd = tp_socket_egress(ss.ss_family, SOCK_DGRAM, mark);
+    if (u->fd >= 0 && connect(u->fd, (struct sockaddr *) &ss, sl) != 0) {
+        return -1;
+    }
+    tp_target_from_sockaddr(&u->c->dst, (struct sockaddr *) &ss, sl);
+    return u->fd < 0 ? -1 : 0;
+}
+
+/* The response: OK, with the bound address for the association. */
+static void
+relayh_udp_respond(struct relayh_udp *u)
+{
+    struct relay_response   r;
+    struct sockaddr_storage ss;
+    socklen_t               sl = sizeof(ss);
+    uint8_t                 buf[RELAY_MSG_MAX];
+    int                     n;
+
+    memset(&r, 0, sizeof(r));
+    if (u->addressed && getsockname(u->fd, (struct sockaddr *) &ss, &sl) == 0) {
+        tp_sockaddr_unmap(&ss, &sl);
+        if (tp_proxy_addr_from_sockaddr(&ss, &r.f.addr) == TP_OK) {
+            r.f.present = RELAY_HAS_ADDR;
+        }
+        /* [::] of the dual-stack socket: say 0.0.0.0, as GOST binds it */
+        if (r.f.addr.family == AF_INET6
+            && memcmp(r.f.addr.ip, &in6addr_any, 16) == 0) {
+            r.f.addr.family = AF_INET;
+            memset(r.f.addr.ip, 0, sizeof(r.f.addr.ip));
+        }
+    }
+    n = relay_response_encode(buf, sizeof(buf), &r);
+    bufferevent_write(u->c->cbev, buf, (size_t) n);
+}
+
+static void
+relayh_udp_start(struct tp_conn *c, const struct relay_request *r, size_t n,
+    bool addressed)
+{
+    struct relayh_udp *u = calloc(1, sizeof(*u));
+    struct timeval     tv = { 1, 0 };
+    char               detail[96];
+
+    if (u == NULL) {
+        tp_conn_close(c, TP_END_RESOURCE, "(out of memory)");
+        return;
+    }
+    u->c = c;
+    u->fd = -1;
+    u->addressed = addressed;
+    u->last_ms = tp_now_ms();
+    c->hctx = u;
+    c->hctx_free = relayh_udp_free;
+    if (relayh_udp_socket(u, &r->f.addr) != 0) {
+        snprintf(detail, sizeof(detail), "(relay: UDP socket: %s)",
+                 strerror(errno));
+        relayh_refuse(c, RELAY_STATUS_NET_UNREACH, TP_END_DIAL_FAILED, detail);
+        return;
+    }
+    evbuffer_drain(bufferevent_get_input(c->cbev), n);
+    event_free(c->timer);
+    c->timer = NULL;
+    c->state = TP_ST_DIAL;     /* not TP_ST_RELAY: no relay core owns cbev */
+    relayh_udp_respond(u);
+    u->ev = event_new(c->w->base, u->fd, EV_READ | EV_PERSIST,
+                      relayh_udp_dgram_cb, u);
+    event_add(u->ev, NULL);
+    if (c->sw->svc->idle_timeout_ms > 0) {
+        u->idle = evtimer_new(c->w->base, relayh_udp_idle_cb, u);
+        evtimer_add(u->idle, &tv);
+    }
+    bufferevent_setcb(c->cbev, relayh_udp_read_cb, NULL, relayh_udp_event_cb,
+                      c);
+    relayh_udp_frames(u, bufferevent_get_input(c->cbev));
+}
+
+static bool
+relayh_authorized(const struct relay_handler_conf *hc,
+    const struct relay_request *r)
+{
+    const char *pass = hc->auth.password ? hc->auth.password : "";
+
+    return hc->auth.username == NULL
+           || ((r->f.present & RELAY_HAS_USERAUTH)
+               && strcmp(r->f.user, hc->auth.username) == 0
+               && strcmp(r->f.pass, pass) == 0);
+}
+
+/* A whole request of n bytes is in r: check it, then forward. */
+static void
+relayh_request(struct tp_conn *c, const struct relay_request *r, size_t n)
+{
+    const struct relay_handler_conf *hc = c->sw->svc->handler.conf;
+    struct sockaddr_storage          ss;
+    socklen_t                        len;
+    uint8_t                          cmd = r->cmd & RELAY_CMD_MASK;
+    bool                             udp;
+    char                             detail[128];
+
+    udp = (r->cmd & RELAY_FLAG_UDP) || ((r->f.present & RELAY_HAS_NETWORK)
+                                        && r->f.network == RELAY_NETWORK_UDP);
+
+    if (!relayh_authorized(hc, r)) {
+        if (r->f.present & RELAY_HAS_USERAUTH) {
+            snprintf(detail, sizeof(detail), "(relay: bad credentials for "
+                     "user \"%.64s\")", r->f.user);
+        } else {
+            snprintf(detail, sizeof(detail), "(relay: no credentials)");
+        }
+        relayh_refuse(c, RELAY_STATUS_UNAUTHORIZED, TP_END_AUTH, detail);
+        return;
+    }
+    if (udp && cmd == RELAY_CMD_BIND && hc->bind) {
+        relayh_udp_start(c, r, n, true);
+        return;
+    }
+    if (cmd == RELAY_CMD_BIND) {
+        relayh_refuse(c, RELAY_STATUS_FORBIDDEN, TP_END_DENIED, udp
+                      ? "(relay: UDP association needs bind = true)"
+                      : "(relay: TCP BIND is not offered)");
+        return;
+    }
+    if ((cmd != 0 && cmd != RELAY_CMD_CONNECT)
+        || ((r->f.present & RELAY_HAS_NETWORK) && !udp
+            && r->f.network != RELAY_NETWORK_TCP)
+        || !(r->f.present & RELAY_HAS_ADDR) || r->f.addr.port == 0
+        || (udp && r->f.addr.family == AF_UNSPEC)) {
+        snprintf(detail, sizeof(detail), "(relay: unsupported request, "
+                 "command 0x%02x)", r->cmd);
+        relayh_refuse(c, RELAY_STATUS_BAD_REQUEST, TP_END_PROTOCOL, detail);
+        return;
+    }
+    if (udp) {
+        relayh_udp_start(c, r, n, false);
+        return;
+    }
+    evbuffer_drain(bufferevent_get_input(c->cbev), n);
+    if (r->f.addr.family == AF_UNSPEC) {
+        tp_target_from_name(&c->dst, r->f.addr.host, r->f.addr.port);
+    } else {
+        tp_proxy_addr_to_sockaddr(&r->f.addr, &ss, &len);
+        tp_target_from_sockaddr(&c->dst, (struct sockaddr *) &ss, len);
+    }
+    event_free(c->timer);
+    c->timer = NULL;
+    bufferevent_setcb(c->cbev, NULL, NULL, NULL, NULL);
+    c->dialed = relayh_dialed;
+    tp_conn_forward(c);
+}
+
+static void
+relayh_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct tp_conn       *c = arg;
+    struct evbuffer      *in = bufferevent_get_input(bev);
+    size_t                len = evbuffer_get_length(in), need;
+    struct relay_request  r;
+    const uint8_t        *p = evbuffer_pullup(in, len < 4 ? (ssize_t) len : 4);
+    char                  detail[64];
+    int                   n;
+
+    /* Like GOST: a bad request is closed without a response. */
+    if (len > 0 && p[0] != RELAY_VERSION) {
+        snprintf(detail, sizeof(detail), "(relay: bad version 0x%02x)", p[0]);
+        tp_conn_close(c, TP_END_PROTOCOL, detail);
+        return;
+    }
+    if (len < RELAY_HEADER_LEN) {
+        return;
+    }
+    need = RELAY_HEADER_LEN + ((size_t) p[2] << 8 | p[3]);
+    if (need > RELAY_REQUEST_READ_MAX) {
+        tp_conn_close(c, TP_END_PROTOCOL, "(relay: request too long)");
+        return;
+    }
+    if (len < need) {
+        return;
+    }
+    p = evbuffer_pullup(in, (ssize_t) need);
+    n = relay_request_decode(p, need, &r);
+    if (n < 0) {
+        tp_conn_close(c, TP_END_PROTOCOL, "(relay: malformed request)");
+        return;
+    }
+    relayh_request(c, &r, (size_t) n);
+}
+
+static void
+relayh_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void) bev;
+    tp_conn_close(arg, what & BEV_EVENT_EOF ? TP_END_PROTOCOL
+                                            : TP_END_CLIENT_RESET,
+                  "(relay: client went away before its request)");
+}
+
+static void
+relayh_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd; (void) what;
+    tp_conn_close(arg, TP_END_PROTOCOL, "(relay: request timed out)");
+}
+
+static void
+relay_handle(struct tp_conn *c)
+{
+    const struct relay_handler_conf *hc = c->sw->svc->handler.conf;
+    struct timeval                   tv;
+
+    c->state = TP_ST_HANDSHAKE;
+    c->timer = evtimer_new(c->w->base, relayh_timeout_cb, c);
+    tv.tv_sec = (time_t) (hc->read_timeout_ms / 1000);
+    tv.tv_usec = (suseconds_t) (hc->read_timeout_ms % 1000) * 1000;
+    evtimer_add(c->timer, &tv);
+    bufferevent_setcb(c->cbev, relayh_read_cb, NULL, relayh_event_cb, c);
+    bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
+}
+
+static const struct tp_connector_ops relay_connector_ops = {
+    .connect = relay_connect,
+    .udp = relay_udp,
+};
+
+static const struct tp_handler_ops relay_handler_ops = {
+    .socktype = SOCK_STREAM,
+    .uses_chain = true,
+    .stream = relay_handle,
+};
+
+const struct tp_module tp_mod_relay = {
+    .name = "relay",
+    .role = {
+        [TP_ROLE_HANDLER] = {
+            .schema = relay_handler_schema,
+            .conf_size = sizeof(struct relay_handler_conf),
+            .init = relay_auth_init,
+            .ops = &relay_handler_ops,
+        },
+        [TP_ROLE_CONNECTOR] = {
+            .schema = relay_connector_schema,
+            .conf_size = sizeof(struct relay_connector_conf),
+            .init = relay_auth_init,
+            .ops = &relay_connector_ops,
+        },
+    },
+};
