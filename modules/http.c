@@ -29,22 +29,15 @@ struct http_handler_conf {
     char               *realm;
 };
 
-/* Optional `auth`; see socks5.c for why this is not tp_schema_auth. */
-static const struct tp_schema http_auth_schema[] = {
-    { "username", TP_T_STRING, offsetof(struct tp_auth, username), 0, NULL },
-    { "password", TP_T_STRING, offsetof(struct tp_auth, password), 0, NULL },
-    { NULL }
-};
-
 static const struct tp_schema http_connector_schema[] = {
     { "auth", TP_T_GROUP, offsetof(struct http_connector_conf, auth), 0,
-      NULL, http_auth_schema },
+      NULL, tp_schema_auth },
     { NULL }
 };
 
 static const struct tp_schema http_handler_schema[] = {
     { "auth", TP_T_GROUP, offsetof(struct http_handler_conf, auth), 0,
-      NULL, http_auth_schema },
+      NULL, tp_schema_auth },
     { "read_timeout", TP_T_DURATION,
       offsetof(struct http_handler_conf, read_timeout_ms), 0, "15s" },
     { "realm", TP_T_STRING, offsetof(struct http_handler_conf, realm), 0,
@@ -220,63 +213,6 @@ http_connect(struct tp_dial *d, const void *conf, const struct tp_target *to)
 
 /* --------------------------------------------------------------- handler */
 
-/* The client stream with a response in its output: keep it until that is
- * written (or 5 s), so the conn can close without it and the response
- * still arrives. (Belongs in conn.c as a tp_conn_close variant.) */
-struct httph_closer {
-    struct bufferevent  *bev;
-    struct event        *timer;
-};
-
-static void
-httph_closer_free(struct httph_closer *k)
-{
-    event_free(k->timer);
-    bufferevent_free(k->bev);
-    free(k);
-}
-
-static void
-httph_closer_write_cb(struct bufferevent *bev, void *arg)
-{
-    (void) bev;
-    httph_closer_free(arg);
-}
-
-static void
-httph_closer_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    (void) bev; (void) what;
-    httph_closer_free(arg);
-}
-
-static void
-httph_closer_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void) fd; (void) what;
-    httph_closer_free(arg);
-}
-
-static void
-httph_detach_flushed(struct tp_conn *c)
-{
-    struct httph_closer *k = calloc(1, sizeof(*k));
-    struct timeval       tv = { 5, 0 };
-
-    if (k == NULL) {
-        return;
-    }
-    k->bev = c->cbev;
-    c->cbev = NULL;
-    k->timer = evtimer_new(c->w->base, httph_closer_timeout_cb, k);
-    bufferevent_setcb(k->bev, NULL, httph_closer_write_cb,
-                      httph_closer_event_cb, k);
-    bufferevent_setwatermark(k->bev, EV_WRITE, 0, 0);
-    bufferevent_disable(k->bev, EV_READ);
-    bufferevent_enable(k->bev, EV_WRITE);
-    evtimer_add(k->timer, &tv);
-}
-
 static void
 httph_respond(struct tp_conn *c, int status, const char *headers)
 {
@@ -295,7 +231,7 @@ httph_refuse(struct tp_conn *c, int status, const char *headers,
     enum tp_end why, const char *detail)
 {
     httph_respond(c, status, headers);
-    httph_detach_flushed(c);
+    tp_conn_detach_flushed(c);
     tp_conn_close(c, why, detail);
 }
 
@@ -308,7 +244,7 @@ httph_dialed(struct tp_conn *c, int err)
     }
     httph_respond(c, err == ETIMEDOUT ? 504 : 502, NULL);
     /* conn.c closes (and resets) right after: let the response go. */
-    httph_detach_flushed(c);
+    tp_conn_detach_flushed(c);
 }
 
 static bool

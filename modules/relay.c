@@ -37,16 +37,9 @@ struct relay_handler_conf {
     bool                bind;           /* UDP association (BIND|FUDP) */
 };
 
-/* Optional `auth`; see socks5.c for why this is not tp_schema_auth. */
-static const struct tp_schema relay_auth_schema[] = {
-    { "username", TP_T_STRING, offsetof(struct tp_auth, username), 0, NULL },
-    { "password", TP_T_STRING, offsetof(struct tp_auth, password), 0, NULL },
-    { NULL }
-};
-
 static const struct tp_schema relay_connector_schema[] = {
     { "auth", TP_T_GROUP, offsetof(struct relay_connector_conf, auth), 0,
-      NULL, relay_auth_schema },
+      NULL, tp_schema_auth },
     { "nodelay", TP_T_BOOL, offsetof(struct relay_connector_conf, nodelay), 0,
       "false" },
     { NULL }
@@ -54,7 +47,7 @@ static const struct tp_schema relay_connector_schema[] = {
 
 static const struct tp_schema relay_handler_schema[] = {
     { "auth", TP_T_GROUP, offsetof(struct relay_handler_conf, auth), 0,
-      NULL, relay_auth_schema },
+      NULL, tp_schema_auth },
     { "read_timeout", TP_T_DURATION,
       offsetof(struct relay_handler_conf, read_timeout_ms), 0, "15s" },
     { "bind", TP_T_BOOL, offsetof(struct relay_handler_conf, bind), 0,
@@ -621,63 +614,6 @@ relay_udp(struct tp_dial *d, const void *conf, const struct tp_target *to)
 
 /* --------------------------------------------------------------- handler */
 
-/* The client stream with a response in its output: keep it until that is
- * written (or 5 s), so the conn can close without it and the response
- * still arrives. (Belongs in conn.c as a tp_conn_close variant.) */
-struct relayh_closer {
-    struct bufferevent  *bev;
-    struct event        *timer;
-};
-
-static void
-relayh_closer_free(struct relayh_closer *k)
-{
-    event_free(k->timer);
-    bufferevent_free(k->bev);
-    free(k);
-}
-
-static void
-relayh_closer_write_cb(struct bufferevent *bev, void *arg)
-{
-    (void) bev;
-    relayh_closer_free(arg);
-}
-
-static void
-relayh_closer_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    (void) bev; (void) what;
-    relayh_closer_free(arg);
-}
-
-static void
-relayh_closer_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void) fd; (void) what;
-    relayh_closer_free(arg);
-}
-
-static void
-relayh_detach_flushed(struct tp_conn *c)
-{
-    struct relayh_closer *k = calloc(1, sizeof(*k));
-    struct timeval        tv = { 5, 0 };
-
-    if (k == NULL) {
-        return;
-    }
-    k->bev = c->cbev;
-    c->cbev = NULL;
-    k->timer = evtimer_new(c->w->base, relayh_closer_timeout_cb, k);
-    bufferevent_setcb(k->bev, NULL, relayh_closer_write_cb,
-                      relayh_closer_event_cb, k);
-    bufferevent_setwatermark(k->bev, EV_WRITE, 0, 0);
-    bufferevent_disable(k->bev, EV_READ);
-    bufferevent_enable(k->bev, EV_WRITE);
-    evtimer_add(k->timer, &tv);
-}
-
 static void
 relayh_respond(struct tp_conn *c, uint8_t status)
 {
@@ -696,7 +632,7 @@ relayh_refuse(struct tp_conn *c, uint8_t status, enum tp_end why,
     const char *detail)
 {
     relayh_respond(c, status);
-    relayh_detach_flushed(c);
+    tp_conn_detach_flushed(c);
     tp_conn_close(c, why, detail);
 }
 
@@ -715,7 +651,7 @@ relayh_dialed(struct tp_conn *c, int err)
     relayh_respond(c, st);
     if (err != 0) {
         /* conn.c closes (and resets) right after: let the status go. */
-        relayh_detach_flushed(c);
+        tp_conn_detach_flushed(c);
     }
 }
 

@@ -31,28 +31,15 @@ struct socks5_handler_conf {
     bool                udp;            /* answer UDP ASSOCIATE */
 };
 
-/*
- * The `auth` group. Not tp_schema_auth: its `username` is TP_REQUIRED, and
- * conf_schema.c applies an absent group's defaults through the same
- * required check, so every config without `auth` would be refused. Until
- * that is fixed there, username is optional here and socks5_auth_init()
- * refuses a password without a username.
- */
-static const struct tp_schema socks5_auth_schema[] = {
-    { "username", TP_T_STRING, offsetof(struct tp_auth, username), 0, NULL },
-    { "password", TP_T_STRING, offsetof(struct tp_auth, password), 0, NULL },
-    { NULL }
-};
-
 static const struct tp_schema socks5_connector_schema[] = {
     { "auth", TP_T_GROUP, offsetof(struct socks5_connector_conf, auth), 0,
-      NULL, socks5_auth_schema },
+      NULL, tp_schema_auth },
     { NULL }
 };
 
 static const struct tp_schema socks5_handler_schema[] = {
     { "auth", TP_T_GROUP, offsetof(struct socks5_handler_conf, auth), 0,
-      NULL, socks5_auth_schema },
+      NULL, tp_schema_auth },
     { "read_timeout", TP_T_DURATION,
       offsetof(struct socks5_handler_conf, read_timeout_ms), 0, "15s" },
     { "udp", TP_T_BOOL, offsetof(struct socks5_handler_conf, udp), 0,
@@ -599,64 +586,6 @@ struct socks5_serve {
     int                                  state;
 };
 
-/* The client stream with a refusal in its output: keep it until that is
- * written (or 5 s), so the conn can close without it and the refusal
- * still arrives. (Belongs in conn.c as a tp_conn_close variant.) */
-struct s5h_closer {
-    struct bufferevent  *bev;
-    struct event        *timer;
-};
-
-static void
-s5h_closer_free(struct s5h_closer *k)
-{
-    event_free(k->timer);
-    bufferevent_free(k->bev);
-    free(k);
-}
-
-static void
-s5h_closer_write_cb(struct bufferevent *bev, void *arg)
-{
-    (void) bev;
-    s5h_closer_free(arg);
-}
-
-static void
-s5h_closer_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    (void) bev; (void) what;
-    s5h_closer_free(arg);
-}
-
-static void
-s5h_closer_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void) fd; (void) what;
-    s5h_closer_free(arg);
-}
-
-/* Detach the client stream from c into a closer (see above). */
-static void
-s5h_detach_flushed(struct tp_conn *c)
-{
-    struct s5h_closer *k = calloc(1, sizeof(*k));
-    struct timeval     tv = { 5, 0 };
-
-    if (k == NULL) {
-        return;
-    }
-    k->bev = c->cbev;
-    c->cbev = NULL;
-    k->timer = evtimer_new(c->w->base, s5h_closer_timeout_cb, k);
-    bufferevent_setcb(k->bev, NULL, s5h_closer_write_cb, s5h_closer_event_cb,
-                      k);
-    bufferevent_setwatermark(k->bev, EV_WRITE, 0, 0);
-    bufferevent_disable(k->bev, EV_READ);
-    bufferevent_enable(k->bev, EV_WRITE);
-    evtimer_add(k->timer, &tv);
-}
-
 static void
 s5h_reply(struct tp_conn *c, uint8_t rep)
 {
@@ -691,7 +620,7 @@ s5h_dialed(struct tp_conn *c, int err)
     s5h_reply(c, err ? s5h_errno_rep(err) : SOCKS5_REP_SUCCEEDED);
     if (err != 0) {
         /* conn.c closes (and resets) right after: let the reply go. */
-        s5h_detach_flushed(c);
+        tp_conn_detach_flushed(c);
     }
 }
 
@@ -702,7 +631,7 @@ s5h_refuse(struct tp_conn *c, const uint8_t *msg, size_t n, enum tp_end why,
     if (n > 0) {
         bufferevent_write(c->cbev, msg, n);
     }
-    s5h_detach_flushed(c);
+    tp_conn_detach_flushed(c);
     tp_conn_close(c, why, detail);
 }
 

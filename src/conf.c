@@ -5,6 +5,7 @@
  */
 #include "tproxyd.h"
 #include "conf.h"
+#include "dial.h"
 #include "log.h"
 
 #include <libconfig.h>
@@ -20,7 +21,7 @@ const char *const tp_strategy_names[] = { "round", "random", "fifo", NULL };
 
 const struct tp_schema tp_schema_auth[] = {
     { "username", TP_T_STRING, OFF(tp_auth, username), TP_REQUIRED, NULL },
-    { "password", TP_T_STRING, OFF(tp_auth, password), 0, "" },
+    { "password", TP_T_STRING, OFF(tp_auth, password), 0, NULL },
     { NULL }
 };
 
@@ -310,6 +311,37 @@ init_nodes(struct tp_node *nodes, size_t n, const struct tp_service *svc,
     return 0;
 }
 
+/* A chain must be dialable: 1..TP_DIAL_MAX_HOPS hops, each with nodes,
+ * each node with a connector (how to ask it for the next tunnel). */
+static int
+check_chain(const struct tp_conf *conf, const struct tp_chain *ch,
+    struct tp_err *err)
+{
+    if (ch->nhops == 0 || ch->nhops > TP_DIAL_MAX_HOPS) {
+        snprintf(err->msg, sizeof(err->msg), "%s: chain \"%.200s\": expected "
+                 "1 to %d hops, got %zu", conf->path, ch->name,
+                 TP_DIAL_MAX_HOPS, ch->nhops);
+        return -1;
+    }
+    for (size_t h = 0; h < ch->nhops; h++) {
+        if (ch->hops[h].nnodes == 0) {
+            snprintf(err->msg, sizeof(err->msg), "%s: chain \"%.200s\" hop "
+                     "%zu: no nodes", conf->path, ch->name, h);
+            return -1;
+        }
+        for (size_t n = 0; n < ch->hops[h].nnodes; n++) {
+            if (ch->hops[h].nodes[n].connector.mod == NULL) {
+                snprintf(err->msg, sizeof(err->msg), "%s: chain \"%.200s\" "
+                         "hop %zu node %zu: a chain node needs a connector "
+                         "(socks5, http, relay, ...)", conf->path, ch->name,
+                         h, n);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Cross-checks, then each module's init hook (which may load files). */
 static int
 conf_check(struct tp_conf *conf, struct tp_err *err)
@@ -331,6 +363,9 @@ conf_check(struct tp_conf *conf, struct tp_err *err)
         }
     }
     for (size_t i = 0; i < conf->nchains; i++) {
+        if (check_chain(conf, &conf->chains[i], err) != 0) {
+            return -1;
+        }
         for (size_t h = 0; h < conf->chains[i].nhops; h++) {
             struct tp_hop *hop = &conf->chains[i].hops[h];
             char where[64];

@@ -427,7 +427,9 @@ tp_schema_parse2(const struct tp_schema *sa, void *base_a,
                 continue;
             }
             path_join(sub, sizeof(sub), path, r->name, 0);
-            if (r->flags & TP_REQUIRED) {
+            /* An absent optional group asks for nothing: its required
+             * rows only bind when the group is written. */
+            if ((r->flags & TP_REQUIRED) && group != NULL) {
                 return fail(err, group, sub, "required setting is missing "
                             "(expected %s)", type_expect(r));
             }

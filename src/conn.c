@@ -186,6 +186,59 @@ tp_conn_close(struct tp_conn *c, enum tp_end why, const char *detail)
     tp_worker_check_drained(w);
 }
 
+struct conn_closer {
+    struct bufferevent  *bev;
+    struct event        *timer;
+};
+
+static void
+closer_free(struct conn_closer *k)
+{
+    event_free(k->timer);
+    bufferevent_free(k->bev);
+    free(k);
+}
+
+static void
+closer_write_cb(struct bufferevent *bev, void *arg)
+{
+    (void) bev;
+    closer_free(arg);
+}
+
+static void
+closer_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void) bev; (void) what;
+    closer_free(arg);
+}
+
+static void
+closer_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd; (void) what;
+    closer_free(arg);
+}
+
+void
+tp_conn_detach_flushed(struct tp_conn *c)
+{
+    struct conn_closer *k;
+    struct timeval      tv = { 5, 0 };
+
+    if (c->cbev == NULL || (k = calloc(1, sizeof(*k))) == NULL) {
+        return;
+    }
+    k->bev = c->cbev;
+    c->cbev = NULL;
+    k->timer = evtimer_new(c->w->base, closer_timeout_cb, k);
+    bufferevent_setcb(k->bev, NULL, closer_write_cb, closer_event_cb, k);
+    bufferevent_setwatermark(k->bev, EV_WRITE, 0, 0);
+    bufferevent_disable(k->bev, EV_READ);
+    bufferevent_enable(k->bev, EV_WRITE);
+    evtimer_add(k->timer, &tv);
+}
+
 static void
 relay_done(struct tp_relay *r, enum tp_relay_end end)
 {

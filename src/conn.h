@@ -79,6 +79,10 @@ struct tp_conn *tp_conn_new(struct tp_svc_worker *sw, int fd,
     const struct sockaddr *peer, socklen_t len);
 /* Route, sniff (if c->sniff), dial, then relay. c->dst must be set. */
 void tp_conn_forward(struct tp_conn *c);
+/* Hand the client stream, with a reply queued in its output, to a small
+ * closer that frees it once the reply is written (or after 5 s), so that
+ * tp_conn_close() can follow at once and the reply still arrives. */
+void tp_conn_detach_flushed(struct tp_conn *c);
 /* The single teardown path; writes the access-log line. */
 void tp_conn_close(struct tp_conn *c, enum tp_end why, const char *detail);
 const char *tp_end_name(enum tp_end why);

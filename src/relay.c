@@ -11,6 +11,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -176,7 +177,9 @@ side_init(struct tp_relay *r, struct tp_relay_side *s,
     s->fd = -1;
     s->peer = peer;
     s->relay = r;
-    s->plain = bufferevent_get_underlying(bev) == NULL && fd >= 0
+    /* Plain = a bare TCP socket: no filter below, no TLS on it. */
+    s->plain = bufferevent_get_underlying(bev) == NULL
+               && bufferevent_openssl_get_ssl(bev) == NULL && fd >= 0
                && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0
                && type == SOCK_STREAM;
     bufferevent_setcb(bev, relay_read_cb, relay_write_done_cb, relay_event_cb,

@@ -419,7 +419,7 @@ START_TEST(config_checks)
                      "{ type = \"socks5\"; auth = { password = \"p\"; }; }; "
                      "listener = { type = \"tcp\"; }; } );", &err);
     ck_assert_ptr_null(c);
-    ck_assert_msg(strstr(err.msg, "auth.username is missing") != NULL, "%s",
+    ck_assert_msg(strstr(err.msg, "handler.auth.username: required setting is missing") != NULL, "%s",
                   err.msg);
     c = tpt_conf_try("services = ( { name = \"s\"; addr = \":1\"; handler = "
                      "{ type = \"socks5\"; users = 1; }; "
