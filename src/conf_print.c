@@ -10,6 +10,7 @@
 
 #define FIELD(base, off, type) ((type *) (void *) ((char *) (base) + (off)))
 
+static bool row_is_set(const struct tp_schema *r, const void *base);
 static void print_group(const struct tp_schema *sa, const void *base_a,
     const struct tp_schema *sb, const void *base_b, FILE *out, int depth);
 
@@ -126,6 +127,15 @@ row_is_set(const struct tp_schema *r, const void *base)
     case TP_T_LIST:
         return *FIELD(base, r->off_n, const size_t) > 0
                || (r->flags & TP_REQUIRED);
+    case TP_T_GROUP:
+        /* A group with required settings was written only if they are set
+         * (an absent optional group, like auth, leaves them empty). */
+        for (const struct tp_schema *q = r->sub; q && q->name; q++) {
+            if (q->flags & TP_REQUIRED) {
+                return row_is_set(q, FIELD(base, r->off, const char));
+            }
+        }
+        return true;
     default:
         return true;
     }

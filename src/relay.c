@@ -12,6 +12,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 #include <event2/event.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -58,6 +59,88 @@ relay_finish(struct tp_relay *r, enum tp_relay_end end)
     }
 }
 
+static void fin_poll_cb(evutil_socket_t fd, short what, void *arg);
+
+/* FIN on the bottom socket of a layered stream once it has written out
+ * everything the layers above handed it. 0 = done, 1 = not yet. */
+static int
+fin_bottom(struct tp_relay_side *s)
+{
+    struct bufferevent *b = s->fin_bottom;
+
+    if (evbuffer_get_length(bufferevent_get_output(b)) > 0) {
+        return 1;
+    }
+    shutdown(bufferevent_getfd(b), SHUT_WR);
+    s->fin_bottom = NULL;
+    return 0;
+}
+
+static void
+fin_poll_arm(struct tp_relay *r)
+{
+    struct timeval tv = { 0, 10000 };
+
+    if (r->fin == NULL) {
+        r->fin = evtimer_new(r->base, fin_poll_cb, r);
+    }
+    if (r->fin != NULL) {
+        evtimer_add(r->fin, &tv);
+    }
+}
+
+static void
+fin_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct tp_relay *r = arg;
+    int              again = 0;
+
+    (void) fd; (void) what;
+    if (r->a.fin_bottom != NULL) {
+        again |= fin_bottom(&r->a);
+    }
+    if (r->b.fin_bottom != NULL) {
+        again |= fin_bottom(&r->b);
+    }
+    if (again) {
+        fin_poll_arm(r);
+    } else if (r->a.shut && r->b.shut) {
+        relay_finish(r, TP_RELAY_DONE);
+    }
+}
+
+/*
+ * Pass a FIN on to a stream that is not a bare socket: the first TLS layer
+ * from the top sends close_notify (TLS's FIN; reading goes on); with no
+ * TLS, the bottom socket is shut once the filters' bytes are out.
+ */
+static void
+side_fin(struct tp_relay_side *to)
+{
+    struct bufferevent *b = to->bev, *under;
+    SSL                *ssl;
+
+    for (;;) {
+        ssl = bufferevent_openssl_get_ssl(b);
+        if (ssl != NULL) {
+            SSL_shutdown(ssl);
+            return;
+        }
+        under = bufferevent_get_underlying(b);
+        if (under == NULL) {
+            break;
+        }
+        b = under;
+    }
+    if (b == to->bev) {
+        return;                     /* not a socket stream: nothing to do */
+    }
+    to->fin_bottom = b;
+    if (fin_bottom(to) != 0) {
+        fin_poll_arm(to->relay);
+    }
+}
+
 /* Send FIN to `to` once all bytes of the finished direction are out. */
 static void
 maybe_shutdown(struct tp_relay_side *to)
@@ -71,8 +154,12 @@ maybe_shutdown(struct tp_relay_side *to)
     to->shut = true;
     if (to->plain) {
         shutdown(bufferevent_getfd(to->bev), SHUT_WR);
+    } else {
+        side_fin(to);
     }
-    if (r->a.shut && r->b.shut) {
+    /* Done when both FINs are out (a layered one may still be draining). */
+    if (r->a.shut && r->b.shut && r->a.fin_bottom == NULL
+        && r->b.fin_bottom == NULL) {
         relay_finish(r, TP_RELAY_DONE);
     }
 }
@@ -128,17 +215,57 @@ relay_write_done_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
+side_eof(struct tp_relay_side *side)
+{
+    relay_move(side);
+    side->eof = true;
+    bufferevent_disable(side->bev, EV_READ);
+    maybe_shutdown(side->peer);
+}
+
+/* A layered stream (TLS, filters) can report EOF before the bytes that
+ * arrived with it have come up through its layers: finish that first. */
+static void
+eof_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct tp_relay *r = arg;
+
+    (void) fd; (void) what;
+    if (r->a.eof_due) {
+        r->a.eof_due = false;
+        side_eof(&r->a);
+        if (r->done == NULL) {
+            return;                     /* the relay ended */
+        }
+    }
+    if (r->b.eof_due) {
+        r->b.eof_due = false;
+        side_eof(&r->b);
+    }
+}
+
+static void
 relay_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct tp_relay_side *side = arg;
     struct tp_relay      *r = side->relay;
+    struct timeval        now = { 0, 0 };
 
     (void) bev;
+    if ((what & BEV_EVENT_EOF) && side->plain) {
+        side_eof(side);
+        return;
+    }
     if (what & BEV_EVENT_EOF) {
-        relay_move(side);
-        side->eof = true;
-        bufferevent_disable(side->bev, EV_READ);
-        maybe_shutdown(side->peer);
+        if (r->eof_later == NULL) {
+            r->eof_later = evtimer_new(r->base, eof_later_cb, r);
+        }
+        if (r->eof_later == NULL) {
+            side_eof(side);
+            return;
+        }
+        side->eof_due = true;
+        evtimer_add(r->eof_later, &now);
         return;
     }
     if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
@@ -238,6 +365,15 @@ tp_relay_stop(struct tp_relay *r)
         event_del(&r->idle);
         r->idle_armed = false;
     }
+    if (r->fin != NULL) {
+        event_free(r->fin);
+        r->fin = NULL;
+    }
+    if (r->eof_later != NULL) {
+        event_free(r->eof_later);
+        r->eof_later = NULL;
+    }
+    r->a.fin_bottom = r->b.fin_bottom = NULL;
     r->done = NULL;
 }
 

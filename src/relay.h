@@ -40,6 +40,8 @@ struct tp_relay_side {
     bool                    eof;        /* this side sent FIN */
     bool                    shut;       /* we sent FIN to this side */
     bool                    plain;      /* a plain socket: shutdown works */
+    struct bufferevent     *fin_bottom; /* FIN due once this is drained */
+    bool                    eof_due;    /* EOF seen, handled next turn */
 };
 
 struct tp_splice;
@@ -51,6 +53,8 @@ struct tp_relay {
     struct tp_splice       *splice;     /* zero-copy backend, when used */
     struct event            idle;
     bool                    idle_armed;
+    struct event           *fin;        /* polls layered FINs (lazy) */
+    struct event           *eof_later;  /* layered EOFs, one turn later */
     uint64_t                idle_ms;
     uint64_t                last_ms;    /* last byte moved */
     int                     err;        /* errno of a reset */

@@ -82,10 +82,8 @@ ch_gw three-hops-b "$(hop "$(node tinyproxy "$TPI_SRV4:8888" 'type = "http";')")
     "$(node s5 "$TPI_SRV4:2080" "type = \"socks5\"; $UP")")"
 ch_fetch "3 hops: http (tinyproxy) -> relay+tls (tproxyd, lazy) -> socks5 (tproxyd)"
 tpi_check "access log: via=three-hops-b" ch_log "$(ended_re three-hops-b)" 1 10
-if [[ $(ch_log_count 'via=three-hops-b .* end=idle-timeout') -gt 0 ]]; then
-    tpi_diag "TODO: the flow ended by idle_timeout, not done: relay.c cannot half-close a stream"
-    tpi_diag "      that is not a plain socket (tls / relay filter); see the issue 6 notes"
-fi
+tpi_check "half-close crosses the tls and relay-filter layers (no idle-timeout end)" \
+    test "$(ch_log_count 'via=three-hops-b .* end=idle-timeout')" -eq 0
 
 # ---- sockopts.mark: hop level, overridden at node level
 tpi_in gw nft -f - <<'NFT' || tpi_fail "nft mark counters in gw"
