@@ -369,6 +369,11 @@ dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 {
     struct tp_dial *d = arg;
 
+    /* A cancelled query may answer after its dial was freed: not a word
+     * about d then. */
+    if (result == EVUTIL_EAI_CANCEL) {
+        return;
+    }
     if (d->in_dns) {
         /* Answered inside evdns_getaddrinfo (hosts file): finish there. */
         d->dns_sync = true;
