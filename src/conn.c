@@ -325,6 +325,13 @@ conn_after_sniff(struct tp_conn *c)
     }
     if (c->host != NULL && !(c->sniff && c->sniff->dial_original)) {
         tp_target_from_name(&c->dst, c->host, c->dst.port);
+        c->dst.untrusted = true;
+        if (c->dst.host[0] == '\0'
+            && tp_sockaddr_is_local_only((struct sockaddr *) &c->dst.ss)) {
+            /* "127.0.0.1" as a Host: the original address instead */
+            tp_target_from_sockaddr(&c->dst, &c->orig.sa,
+                                    tp_sa_len(&c->orig));
+        }
     }
     conn_dial(c);
 }

@@ -360,6 +360,13 @@ dns_done(struct tp_dial *d, int result, struct evutil_addrinfo *res)
         tp_dial_step(d, EHOSTUNREACH, msg);
         return;
     }
+    if (d->chain == NULL && d->target.untrusted
+        && tp_sockaddr_is_local_only(res->ai_addr)) {
+        evutil_freeaddrinfo(res);
+        tp_dial_step(d, EACCES, "resolve: a sniffed name may not lead to a "
+                     "loopback or unspecified address");
+        return;
+    }
     dial_sockaddr(d, res->ai_addr, res->ai_addrlen);
     evutil_freeaddrinfo(res);
 }

@@ -324,6 +324,28 @@ tp_sa_set(union tp_sa *to, const struct sockaddr *from)
     }
 }
 
+bool
+tp_sockaddr_is_local_only(const struct sockaddr *sa)
+{
+    const struct sockaddr_in6 *in6 = (const void *) sa;
+    uint32_t                   v4;
+
+    if (sa->sa_family == AF_INET) {
+        v4 = ntohl(((const struct sockaddr_in *) (const void *) sa)
+                   ->sin_addr.s_addr);
+        return (v4 >> 24) == 127 || v4 == 0;
+    }
+    if (sa->sa_family != AF_INET6) {
+        return false;
+    }
+    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+        return in6->sin6_addr.s6_addr[12] == 127
+               || memcmp(&in6->sin6_addr.s6_addr[12], "\0\0\0\0", 4) == 0;
+    }
+    return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)
+           || IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+}
+
 uint64_t
 tp_now_ms(void)
 {

@@ -28,6 +28,8 @@ struct tp_target {
     uint16_t                port;       /* host order */
     struct sockaddr_storage ss;         /* valid when host is empty */
     socklen_t               sslen;
+    bool                    untrusted;  /* name chosen by the client (sniffed):
+                                           never dialed to a loopback address */
 };
 
 /* All return 0 on success, -1 on error (with a reason in err if given). */
@@ -51,6 +53,9 @@ void tp_target_from_name(struct tp_target *t, const char *host, uint16_t port);
 
 socklen_t tp_sa_len(const union tp_sa *a);
 void tp_sa_set(union tp_sa *to, const struct sockaddr *from);
+
+/* Loopback or unspecified (also v4-mapped): never a sniffed target. */
+bool tp_sockaddr_is_local_only(const struct sockaddr *sa);
 
 uint64_t tp_now_ms(void);
 const char *tp_duration_str(uint64_t ms, char *buf, size_t size);

@@ -90,6 +90,16 @@ tpi_check "SMTP banner arrives at once (port 25 is not sniffed)" \
 tpi_check "garbage first bytes still reach the original destination" \
     bash -c "printf '\x16\x03\x01\xff\xffgarbage\r\n\r\n' | ip netns exec $TPI_NS_CLI timeout 5 ncat $TPI_SRV4 80 | grep -qi 'error response'"
 
+# A client-chosen name must not reach the gateway's own loopback services.
+mkdir -p "$T/secret" && echo "gateway secret" >"$T/secret/index.html"
+tpi_bg gw python3 -m http.server 80 --bind 127.0.0.1 --directory "$T/secret" >/dev/null
+tpi_wait_port gw tcp 80 || tpi_fail "loopback server in gw did not start"
+tpi_check "Host: localhost does not reach the gateway's loopback" \
+    bash -c "! ip netns exec $TPI_NS_CLI curl -sS -m 6 -H 'Host: localhost' http://$TPI_SRV4/ | grep -q 'gateway secret'"
+tpi_check "refusal logged" logged "host=localhost .*end=dial-failed.*loopback"
+tpi_check "Host: 127.0.0.1 goes to the original address instead" \
+    bash -c "[ \"\$(ip netns exec $TPI_NS_CLI curl -fsS -m 6 -H 'Host: 127.0.0.1' http://$TPI_SRV4/)\" = 'plain page' ]"
+
 # Sniffed name unreachable: without fallback the flow is closed and logged.
 tpi_check "no fallback: a dead sniffed name fails the flow" \
     bash -c "! ip netns exec $TPI_NS_CLI curl -fsS -m 6 --resolve dead.test:80:$TPI_SRV4 http://dead.test/ -o /dev/null"
