@@ -1,5 +1,5 @@
 /*
- * relay.h - what the files of module "relay" share: the typed configs of
+ * relay_module.h - what the files of module "relay" share: the typed configs of
  * its two roles (relay.c holds the table, the schemas and the connector),
  * the UDP framing both ends cut with, and the entry of the handler
  * (relay_server.c). Private to those files; the core's is src/relay.h.

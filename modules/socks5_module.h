@@ -1,5 +1,5 @@
 /*
- * socks5.h - what the files of module "socks5" share: the typed configs of
+ * socks5_module.h - what the files of module "socks5" share: the typed configs of
  * its two roles (socks5.c holds the table, the schemas and the connector)
  * and the entry of the handler (socks5_server.c). Private to those files;
  * bytes and messages are socks5_wire.h.
