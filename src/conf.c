@@ -255,6 +255,18 @@ check_service(struct tp_conf *conf, struct tp_service *svc, struct tp_err *err)
     return 0;
 }
 
+/* Same socket type and address: one SO_REUSEPORT group would randomly
+ * split the connections between the two services. */
+static bool
+same_listen_addr(const struct tp_service *a, const struct tp_service *b)
+{
+    const struct tp_listener_ops *la = a->listener.mod->role[TP_ROLE_LISTENER].ops;
+    const struct tp_listener_ops *lb = b->listener.mod->role[TP_ROLE_LISTENER].ops;
+
+    return la->socktype == lb->socktype && a->addr.port == b->addr.port
+           && strcmp(a->addr.host, b->addr.host) == 0;
+}
+
 static int
 check_names(struct tp_conf *conf, struct tp_err *err)
 {
@@ -263,6 +275,13 @@ check_names(struct tp_conf *conf, struct tp_err *err)
             if (strcmp(conf->services[i].name, conf->services[j].name) == 0) {
                 snprintf(err->msg, sizeof(err->msg), "%s: two services are "
                          "named \"%s\"", conf->path, conf->services[i].name);
+                return -1;
+            }
+            if (same_listen_addr(&conf->services[i], &conf->services[j])) {
+                snprintf(err->msg, sizeof(err->msg), "%s: services \"%.150s\" "
+                         "and \"%.150s\" listen on the same address and "
+                         "protocol", conf->path, conf->services[j].name,
+                         conf->services[i].name);
                 return -1;
             }
         }

@@ -264,6 +264,7 @@ conn_dialed(void *arg, struct bufferevent *bev, int err, const char *why)
     struct tp_conn *c = arg;
 
     if (err != 0 && c->host != NULL && !c->fell_back && c->sniff
+        && c->orig.sa.sa_family != AF_UNSPEC
         && c->sniff->fallback && !c->sniff->dial_original) {
         tp_conn_log(TP_LOG_INFO, c, "sniffed name failed (%s); falling back "
                     "to the original destination", why);
@@ -326,7 +327,7 @@ conn_after_sniff(struct tp_conn *c)
     if (c->host != NULL && !(c->sniff && c->sniff->dial_original)) {
         tp_target_from_name(&c->dst, c->host, c->dst.port);
         c->dst.untrusted = true;
-        if (c->dst.host[0] == '\0'
+        if (c->dst.host[0] == '\0' && c->orig.sa.sa_family != AF_UNSPEC
             && tp_sockaddr_is_local_only((struct sockaddr *) &c->dst.ss)) {
             /* "127.0.0.1" as a Host: the original address instead */
             tp_target_from_sockaddr(&c->dst, &c->orig.sa,

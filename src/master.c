@@ -36,6 +36,7 @@ struct tp_master {
     struct tp_child    *kids;
     size_t              nkids, cap;
     bool                stopping;
+    bool                fast_stop;      /* TERM overrides a graceful stop */
     char               *pid_file;
 };
 
@@ -215,11 +216,20 @@ respawn_due(struct tp_master *m)
 {
     uint64_t now = tp_now_ms();
 
-    for (size_t i = 0; i < m->nkids; i++) {
+    for (size_t i = 0; i < m->nkids;) {
         struct tp_child *k = &m->kids[i];
-        if (k->pid == 0 && k->respawn_at_ms <= now && !m->stopping) {
+
+        /* Waiting out a back-off: nothing to wait for when stopping, and
+         * an old generation's slot is not ours to refill after a reload. */
+        if (k->pid == 0 && (m->stopping
+                            || k->generation != m->cycle->generation)) {
+            forget_kid(m, i);
+            continue;
+        }
+        if (k->pid == 0 && k->respawn_at_ms <= now) {
             spawn(m, k);
         }
+        i++;
     }
 }
 
@@ -271,9 +281,9 @@ master_loop(struct tp_master *m, sigset_t *blocked)
             got_chld = 0;
             reap(m);
         }
-        if (got_term && !m->stopping) {
+        if (got_term && !m->fast_stop) {
             tp_log_notice("fast stop");
-            m->stopping = true;
+            m->stopping = m->fast_stop = true;
             signal_kids(m, SIGTERM, false);
         }
         if (got_quit && !m->stopping) {

@@ -141,15 +141,16 @@ side_fin(struct tp_relay_side *to)
     }
 }
 
-/* Send FIN to `to` once all bytes of the finished direction are out. */
-static void
+/* Send FIN to `to` once all bytes of the finished direction are out.
+ * true: the relay ended here (done() ran, r may be freed: touch nothing). */
+static bool
 maybe_shutdown(struct tp_relay_side *to)
 {
     struct tp_relay *r = to->relay;
 
     if (to->shut || !to->peer->eof
         || evbuffer_get_length(bufferevent_get_output(to->bev)) > 0) {
-        return;
+        return false;
     }
     to->shut = true;
     if (to->plain) {
@@ -161,7 +162,9 @@ maybe_shutdown(struct tp_relay_side *to)
     if (r->a.shut && r->b.shut && r->a.fin_bottom == NULL
         && r->b.fin_bottom == NULL) {
         relay_finish(r, TP_RELAY_DONE);
+        return true;
     }
+    return false;
 }
 
 static void
@@ -189,7 +192,8 @@ relay_read_cb(struct bufferevent *bev, void *arg)
     relay_move(arg);
 }
 
-static void
+/* true: the relay ended (r may be freed). */
+static bool
 relay_write_cb(struct bufferevent *bev, void *arg)
 {
     struct tp_relay_side *to = arg;
@@ -199,28 +203,30 @@ relay_write_cb(struct bufferevent *bev, void *arg)
                       < RELAY_HIWAT / 2) {
         bufferevent_enable(from->bev, EV_READ);
     }
-    maybe_shutdown(to);
+    return maybe_shutdown(to);
 }
 
 static void
 relay_write_done_cb(struct bufferevent *bev, void *arg)
 {
     struct tp_relay_side *to = arg;
-    struct tp_relay      *r = to->relay;
 
-    relay_write_cb(bev, arg);
-    if (r->done != NULL && to->shut == false) {
-        maybe_splice(r);
+    if (relay_write_cb(bev, arg)) {
+        return;                         /* the relay ended: r is gone */
+    }
+    if (!to->shut) {
+        maybe_splice(to->relay);
     }
 }
 
-static void
+/* true: the relay ended (r may be freed). */
+static bool
 side_eof(struct tp_relay_side *side)
 {
     relay_move(side);
     side->eof = true;
     bufferevent_disable(side->bev, EV_READ);
-    maybe_shutdown(side->peer);
+    return maybe_shutdown(side->peer);
 }
 
 /* A layered stream (TLS, filters) can report EOF before the bytes that
@@ -233,9 +239,8 @@ eof_later_cb(evutil_socket_t fd, short what, void *arg)
     (void) fd; (void) what;
     if (r->a.eof_due) {
         r->a.eof_due = false;
-        side_eof(&r->a);
-        if (r->done == NULL) {
-            return;                     /* the relay ended */
+        if (side_eof(&r->a)) {
+            return;                     /* the relay ended: r is gone */
         }
     }
     if (r->b.eof_due) {

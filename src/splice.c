@@ -220,16 +220,13 @@ sock_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Take the socket out of its bufferevent, which is then freed. */
-static int
+static void
 side_unwrap(struct tp_relay_side *s)
 {
     s->fd = bufferevent_getfd(s->bev);
-    if (s->fd < 0 || bufferevent_setfd(s->bev, -1) != 0) {
-        return -1;
-    }
+    bufferevent_setfd(s->bev, -1);
     bufferevent_free(s->bev);
     s->bev = NULL;
-    return 0;
 }
 
 int
@@ -238,7 +235,8 @@ tp_splice_start(struct tp_relay *r, struct event_base *base)
     struct tp_splice *sp;
 
     (void) base;
-    if (!r->a.plain || !r->b.plain) {
+    if (!r->a.plain || !r->b.plain || bufferevent_getfd(r->a.bev) < 0
+        || bufferevent_getfd(r->b.bev) < 0) {
         return -1;
     }
     sp = calloc(1, sizeof(*sp));
@@ -249,10 +247,10 @@ tp_splice_start(struct tp_relay *r, struct event_base *base)
     bufferevent_setcb(r->b.bev, NULL, NULL, NULL, NULL);
     bufferevent_disable(r->a.bev, EV_READ | EV_WRITE);
     bufferevent_disable(r->b.bev, EV_READ | EV_WRITE);
-    if (side_unwrap(&r->a) != 0 || side_unwrap(&r->b) != 0) {
-        free(sp);               /* cannot happen for socket bufferevents */
-        return -1;
-    }
+    /* Both sockets checked above: from here on nothing can fail, so no
+     * half-unwrapped relay is ever handed back to the buffered backend. */
+    side_unwrap(&r->a);
+    side_unwrap(&r->b);
     sp->r = r;
     sp->up = (struct tp_splice_dir) { &r->a, &r->b, { -1, -1 }, 0, true,
                                       false };

@@ -128,4 +128,14 @@ mpid=$(master_pid)
 "$TP" -c "$conf" -s stop
 tpi_check "-s stop ends the master" \
     bash -c "for i in \$(seq 50); do kill -0 $mpid 2>/dev/null || exit 0; sleep 0.1; done; exit 1"
+# QUIT while a killed worker waits out its respawn back-off: the master
+# must not wait for a worker that will never come.
+tpi_in gw "$TP" -c "$conf"
+for _ in $(seq 50); do [ -s "$T/tproxyd.pid" ] && break; sleep 0.1; done
+tpi_check "workers up again" wait_workers 3
+mpid=$(master_pid)
+kill -KILL "$(ps -o pid= --ppid "$mpid" | head -n 1 | tr -d ' ')"
+"$TP" -c "$conf" -s quit
+tpi_check "QUIT during a respawn back-off still ends the master" \
+    bash -c "for i in \$(seq 100); do kill -0 $mpid 2>/dev/null || exit 0; sleep 0.1; done; exit 1"
 tpi_ok "core forwarding and signals"

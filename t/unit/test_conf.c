@@ -255,6 +255,11 @@ START_TEST(err_references)
                  "  handler = { type = \"tcp\"; };\n"
                  "  listener = { type = \"tcp\"; }; } );\n",
                  "needs forwarder.nodes");
+    EXPECT_ERROR("services = ( { name = \"a\"; addr = \":18080\";\n"
+                 "  handler = { type = \"red\"; }; listener = { type = \"red\"; }; },\n"
+                 "  { name = \"b\"; addr = \":18080\";\n"
+                 "  handler = { type = \"red\"; }; listener = { type = \"red\"; }; } );\n",
+                 "services \"a\" and \"b\" listen on the same address");
     EXPECT_ERROR(FWD_SERVICE "chains = ( { name = \"c\"; hops = ( ); },\n"
                  "  { name = \"c\"; hops = ( ); } );\n",
                  "two chains are named \"c\"");
