@@ -4,8 +4,9 @@
  * pair); each datagram's original destination comes from its control
  * message. Sessions live in the worker's table (src/udp_nat.c), keyed by
  * client (nat = "full-cone") or by client and destination ("symmetric").
- * A session owns its upstream (direct now; see struct redu_up_ops) and
- * references to write-back sockets. A failure on one datagram is counted,
+ * A session owns its upstream (a marked socket, or with handler.chain a
+ * UDP association through the chain: see struct redu_up_ops and "UDP
+ * through a chain") and references to write-back sockets. A failure on one datagram is counted,
  * logged at most once a second per kind, and that datagram alone dropped.
  *
  * Write-back (the client must see replies come from the remote R):
@@ -81,14 +82,19 @@ enum redu_drop {
     REDU_D_WB,          /* write-back socket or send failed */
     REDU_D_RECV,        /* error reading a socket (ICMP errors too) */
     REDU_D_DENIED,      /* the service's bypass list refuses the flow */
+    REDU_D_QUEUE,       /* queued while the chain's association opens:
+                         * over the cap */
+    REDU_D_BACKOFF,     /* the chain failed for this client < 1 s ago */
+    REDU_D_FOREIGN,     /* symmetric: a tunnel's reply from another remote */
     REDU_D_SNIFF,       /* held while sniffing: over the cap, or its
-                         * session was dropped (name failed, denied) */
+                         * session was dropped (name failed, denied);
+                         * last: the summary line ends with it */
     REDU_D_COUNT
 };
 
 static const char *const redu_drop_names[REDU_D_COUNT] = {
     "truncated", "no-origdst", "loop", "session", "upstream", "write-back",
-    "recv", "denied", "sniffing"
+    "recv", "denied", "queue", "backoff", "foreign", "sniffing"
 };
 
 struct redu_listener_conf {
@@ -105,13 +111,16 @@ struct redu_handler_conf {
 struct redu_sess;
 struct redu_state;
 struct redu_sniff;
+struct redu_chain_sess;
 
 /*
  * A session's upstream: where its datagrams leave and where replies come
- * from. "direct" is one marked socket (the table's s->fd). A chain
- * upstream (socks5 UDP ASSOCIATE, relay UDP) fills the same hooks, may
- * finish opening later (queueing or dropping until then), and hands each
- * reply to redu_deliver() with the remote it came from.
+ * from. "direct" is one marked socket (the table's s->fd). "chain" (see
+ * "UDP through a chain" below) is a datagram tunnel through the handler's
+ * chain (socks5 UDP ASSOCIATE, relay UDP), or the direct socket when the
+ * chain's bypass matches the session; it finishes opening later (queueing
+ * until then) and hands each reply to redu_deliver() with the remote it
+ * came from.
  */
 struct redu_up_ops {
     const char *route;
@@ -121,8 +130,9 @@ struct redu_up_ops {
      * resolved to as dst, and the held datagrams follow. 0, or -1 with
      * errno. */
     int       (*open)(struct redu_sess *rs, const struct sockaddr *dst);
-    /* One datagram (data, len) to dst. 0, or -1 with errno: the datagram
-     * is dropped, the session lives on. */
+    /* One datagram (data, len) to dst. 0 (sent), 1 (taken: queued until
+     * the upstream is open, or dropped and counted here), or -1 with
+     * errno: the datagram is dropped, the session lives on. */
     int       (*send)(struct redu_sess *rs, const struct sockaddr *dst,
                       const uint8_t *data, size_t len);
     /* s->fd is readable (NULL if the upstream does not use s->fd). */
@@ -166,8 +176,10 @@ struct redu_sess {
     unsigned            nrefs;
     unsigned            nremotes;       /* distinct remotes that replied */
     bool                quiet;          /* never started: no access log */
+    bool                bypassed;       /* the chain's bypass: direct */
     struct redu_sniff  *sniff;          /* while undecided, else NULL */
     struct redu_name   *name;           /* sniffed name, or NULL */
+    struct redu_chain_sess *ch;         /* through the chain, or NULL */
 };
 
 /* Per worker and service. */
@@ -187,6 +199,9 @@ struct redu_state {
     uint64_t                    conn_made;  /* connected ones made */
     uint64_t                    wb_rx;      /* datagrams read from them */
     const struct tp_sniff_conf *sniffing;   /* the handler's */
+    const struct tp_chain      *chain;      /* the handler's, or NULL */
+    struct redu_backoff        *backoff;    /* with a chain: failed ones */
+    uint64_t                    ch_opened, ch_failed, ch_bypassed;
     size_t                      nsniffing;  /* sessions being sniffed */
     uint64_t                    sn_found, sn_none, sn_skipped;
     uint64_t                    drops[REDU_D_COUNT];
@@ -331,6 +346,137 @@ redu_addr_loopback(const struct sockaddr *sa)
                && in6->sin6_addr.s6_addr[12] == 127);
 }
 
+/* ----------------------------- UDP through a chain: pure helpers */
+
+int
+redu_queue_push(struct redu_queue *q, const struct sockaddr *dst,
+    const uint8_t *p, size_t len)
+{
+    struct redu_qd *d;
+
+    if (q->n >= REDU_QUEUE_DGRAMS || len > REDU_QUEUE_BYTES - q->bytes) {
+        errno = ENOBUFS;
+        return -1;
+    }
+    d = malloc(sizeof(*d) + len);
+    if (d == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    d->next = NULL;
+    tp_sa_set(&d->dst, dst);
+    d->len = len;
+    memcpy(d->data, p, len);
+    if (q->tail != NULL) {
+        q->tail->next = d;
+    } else {
+        q->head = d;
+    }
+    q->tail = d;
+    q->n++;
+    q->bytes += len;
+    return 0;
+}
+
+struct redu_qd *
+redu_queue_pop(struct redu_queue *q)
+{
+    struct redu_qd *d = q->head;
+
+    if (d == NULL) {
+        return NULL;
+    }
+    q->head = d->next;
+    if (q->head == NULL) {
+        q->tail = NULL;
+    }
+    q->n--;
+    q->bytes -= d->len;
+    d->next = NULL;
+    return d;
+}
+
+size_t
+redu_queue_clear(struct redu_queue *q)
+{
+    struct redu_qd *d;
+    size_t          n = 0;
+
+    while ((d = redu_queue_pop(q)) != NULL) {
+        free(d);
+        n++;
+    }
+    return n;
+}
+
+int
+redu_tunnel_reply_src(const struct sockaddr *src, const union tp_sa *dst,
+    bool symmetric, union tp_sa *out)
+{
+    static const uint8_t zero[16];
+    const struct sockaddr_in6 *in6;
+
+    *out = *dst;
+    if (src == NULL
+        || (src->sa_family != AF_INET && src->sa_family != AF_INET6)) {
+        return 0;
+    }
+    in6 = (const void *) src;
+    if (src->sa_family == AF_INET6 && dst->sa.sa_family == AF_INET
+        && IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+        union tp_sa v4;
+
+        memset(&v4, 0, sizeof(v4));
+        v4.in.sin_family = AF_INET;
+        v4.in.sin_port = in6->sin6_port;
+        memcpy(&v4.in.sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+        return redu_tunnel_reply_src(&v4.sa, dst, symmetric, out);
+    }
+    if (src->sa_family != dst->sa.sa_family || tp_sockaddr_port(src) == 0
+        || (src->sa_family == AF_INET
+            && ((const struct sockaddr_in *) (const void *) src)
+                   ->sin_addr.s_addr == htonl(INADDR_ANY))
+        || (src->sa_family == AF_INET6
+            && memcmp(&in6->sin6_addr, zero, 16) == 0)) {
+        return 0;
+    }
+    if (symmetric && !tp_sockaddr_equal(src, &dst->sa)) {
+        return -1;
+    }
+    tp_sa_set(out, src);
+    return 0;
+}
+
+static bool
+backoff_same(const union tp_sa *a, const struct sockaddr *b)
+{
+    return b == NULL ? a->sa.sa_family == AF_UNSPEC
+                     : tp_sockaddr_equal(&a->sa, b);
+}
+
+bool
+redu_backoff_blocked(const struct redu_backoff *b, uint32_t hash,
+    const struct sockaddr *client, const struct sockaddr *dst,
+    uint64_t now_ms)
+{
+    const struct redu_backoff_slot *e = &b->slot[hash % REDU_BACKOFF_SLOTS];
+
+    return now_ms < e->until_ms && backoff_same(&e->client, client)
+           && backoff_same(&e->dst, dst);
+}
+
+void
+redu_backoff_note(struct redu_backoff *b, uint32_t hash,
+    const struct sockaddr *client, const struct sockaddr *dst,
+    uint64_t until_ms)
+{
+    struct redu_backoff_slot *e = &b->slot[hash % REDU_BACKOFF_SLOTS];
+
+    tp_sa_set(&e->client, client);
+    tp_sa_set(&e->dst, dst);
+    e->until_ms = until_ms;
+}
+
 static socklen_t
 sa_len(const struct sockaddr *sa)
 {
@@ -409,7 +555,7 @@ direct_send(struct redu_sess *rs, const struct sockaddr *dst,
 }
 
 static void redu_deliver(struct redu_sess *rs, const union tp_sa *from,
-    size_t len);
+    const uint8_t *data, size_t len);
 
 /* Replies on the upstream socket: from any remote under full-cone (the
  * socket is unconnected), from the destination only under symmetric. */
@@ -440,7 +586,7 @@ direct_readable(struct tp_udp_sess *s)
                       "reply larger than read_buffer_size", 0);
             continue;
         }
-        redu_deliver(rs, &from, (size_t) n);
+        redu_deliver(rs, &from, st->nat.buf, (size_t) n);
     }
 }
 
@@ -829,9 +975,10 @@ ref_get(struct redu_sess *rs, const union tp_sa *from)
     return ref_new(rs, from);
 }
 
-/* A reply from remote `from` (in the table's buffer) to the client. */
+/* A reply (data, len) from remote `from` to the client. */
 static void
-redu_deliver(struct redu_sess *rs, const union tp_sa *from, size_t len)
+redu_deliver(struct redu_sess *rs, const union tp_sa *from,
+    const uint8_t *data, size_t len)
 {
     struct redu_state  *st = rs->st;
     struct tp_udp_sess *s = rs->s;
@@ -845,9 +992,9 @@ redu_deliver(struct redu_sess *rs, const union tp_sa *from, size_t len)
         return;
     }
     if (r->cfd >= 0) {
-        n = send(r->cfd, st->nat.buf, len, 0);
+        n = send(r->cfd, data, len, 0);
     } else {
-        n = sendto(r->wb->fd, st->nat.buf, len, 0, &s->client.sa,
+        n = sendto(r->wb->fd, data, len, 0, &s->client.sa,
                    tp_sa_len(&s->client));
     }
     if (n < 0) {
@@ -942,11 +1089,16 @@ redu_send(struct redu_sess *rs, const struct sockaddr *dst,
     const uint8_t *data, size_t len)
 {
     struct tp_udp_sess *s = rs->s;
+    int                 rc;
 
-    if (rs->st->up->send(rs, redu_name_dst(rs->name, &s->odst, dst), data,
-                         len) != 0) {
+    rc = rs->st->up->send(rs, redu_name_dst(rs->name, &s->odst, dst), data,
+                          len);
+    if (rc < 0) {
         redu_drop(rs->st, REDU_D_UP, &s->client.sa, dst, "send upstream",
                   errno);
+        return;
+    }
+    if (rc > 0) {
         return;
     }
     s->up_bytes += len;
@@ -1266,6 +1418,249 @@ redu_sniff_held(struct redu_sess *rs, const struct sockaddr *dst, size_t len)
     return true;
 }
 
+/* --------------------------------------------- UDP through a chain */
+
+/*
+ * With handler.chain, a session's upstream is a datagram tunnel through
+ * the chain (tp_dial_udp_start: SOCKS5 UDP ASSOCIATE, relay UDP), one per
+ * session: full-cone asks for an association to any destination (each
+ * datagram names its own; a relay server needs `bind`), symmetric for one
+ * to the session's destination. The chain's bypass is decided when the
+ * session opens, on its original destination and sniffed name: a match
+ * sends the session direct (via=direct(bypass)), as for TCP.
+ *
+ * The dial starts from a zero timer, so that its callback (which may come
+ * at once when every node fails) never runs inside the caller of open.
+ * Datagrams meanwhile are queued (REDU_QUEUE_DGRAMS / _BYTES; more are
+ * dropped and counted as "queue") and sent in order once the tunnel is
+ * there. A failed dial ends the session (end=upstream-failed (why)) and
+ * the key (client; symmetric: client and destination) waits
+ * REDU_RETRY_MS before the next attempt (datagrams meanwhile: "backoff");
+ * a tunnel that breaks later ends it with end=upstream-closed (why).
+ *
+ * Replies carry their source in the tunnel's header: written back from
+ * there (redu_tunnel_reply_src; an unknown source is the session's
+ * destination), and from the original destination when that source is
+ * the address a sniffed name resolved to. The tunnels carry addresses
+ * only, so a sniffed name is resolved on the gateway as for direct
+ * sessions.
+ */
+struct redu_chain_sess {
+    struct redu_sess       *rs;
+    struct tp_dial         *dial;       /* while opening */
+    struct tp_udp_tunnel   *tun;        /* once open */
+    const char             *route;      /* the tunnel's, for the log */
+    union tp_sa             to;         /* where the session's datagrams
+                                         * go first (symmetric: only) */
+    struct event            start;      /* starts the dial */
+    struct redu_queue       q;
+};
+
+/* The backoff key's hash: the client, and under symmetric its
+ * destination. */
+static uint32_t
+chain_backoff_hash(const struct redu_state *st, const struct sockaddr *client,
+    const struct sockaddr *odst)
+{
+    uint32_t h = tp_sa_hash(st->nat.seed, client);
+
+    return st->nat.symmetric ? tp_sa_hash(h, odst) : h;
+}
+
+/* Count the datagrams still queued as dropped (no warning: the session's
+ * end says why). */
+static void
+chain_queue_drop(struct redu_state *st, struct redu_chain_sess *ch)
+{
+    size_t n = redu_queue_clear(&ch->q);
+
+    st->drops[REDU_D_UP] += n;
+    st->sw->w->stats.udp_dropped += n;
+}
+
+static void
+chain_recv(void *arg, const struct sockaddr *src, const uint8_t *data,
+    size_t len)
+{
+    struct redu_sess  *rs = arg;
+    struct redu_state *st = rs->st;
+    union tp_sa        from;
+
+    if (redu_tunnel_reply_src(src, &rs->ch->to, st->nat.symmetric, &from)
+        != 0) {
+        redu_drop(st, REDU_D_FOREIGN, src, &rs->s->client.sa, "reply from "
+                  "another remote (nat = symmetric)", 0);
+        return;
+    }
+    redu_deliver(rs, &from, data, len);
+}
+
+static void
+chain_closed(void *arg, int err, const char *why)
+{
+    struct redu_sess *rs = arg;
+    char              end[300];
+
+    (void) err;
+    snprintf(end, sizeof(end), "upstream-closed (%.250s)", why);
+    tp_udp_nat_close(rs->s, end);
+}
+
+static void
+chain_dialed(void *arg, struct tp_udp_tunnel *t, int err, const char *why)
+{
+    struct redu_sess       *rs = arg;
+    struct redu_state      *st = rs->st;
+    struct redu_chain_sess *ch = rs->ch;
+    struct tp_udp_sess     *s = rs->s;
+    struct redu_qd         *d;
+    char                    end[300];
+
+    if (t == NULL) {
+        st->ch_failed++;
+        redu_backoff_note(st->backoff, chain_backoff_hash(st, &s->client.sa,
+                                                          &s->odst.sa),
+                          &s->client.sa,
+                          st->nat.symmetric ? &s->odst.sa : NULL,
+                          tp_now_ms() + REDU_RETRY_MS);
+        snprintf(end, sizeof(end), "upstream-failed (%.250s)",
+                 why != NULL && why[0] != '\0' ? why : strerror(err));
+        tp_udp_nat_close(s, end);
+        return;
+    }
+    st->ch_opened++;
+    ch->tun = t;
+    ch->route = t->route;
+    t->recv = chain_recv;
+    t->closed = chain_closed;
+    t->arg = rs;
+    redu_sess_log(TP_LOG_DEBUG, rs, "chain \"%s\": %s open, %zu datagrams "
+                  "queued", st->chain->name, t->route, ch->q.n);
+    while ((d = redu_queue_pop(&ch->q)) != NULL) {
+        if (t->ops->send(t, &d->dst.sa, d->data, d->len) != 0) {
+            redu_drop(st, REDU_D_UP, &s->client.sa, &d->dst.sa,
+                      "send upstream", errno);
+        } else {
+            s->up_bytes += d->len;
+            s->up_pkts++;
+        }
+        free(d);
+    }
+}
+
+static void
+chain_start_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct redu_sess       *rs = arg;
+    struct redu_state      *st = rs->st;
+    struct redu_chain_sess *ch = rs->ch;
+    struct tp_target        t;
+
+    (void) fd; (void) what;
+    if (st->nat.symmetric) {
+        tp_target_from_sockaddr(&t, &ch->to.sa, tp_sa_len(&ch->to));
+    }
+    /* May end the session before it returns: nothing after it. */
+    tp_dial_udp_start(&ch->dial, st->sw->w, st->nat.symmetric ? &t : NULL,
+                      st->chain, st->sw->svc->sockopts.mark,
+                      st->sw->svc->connect_timeout_ms, chain_dialed, rs);
+}
+
+static int
+chain_open(struct redu_sess *rs, const struct sockaddr *dst)
+{
+    struct redu_state      *st = rs->st;
+    struct redu_chain_sess *ch;
+    struct timeval          now = { 0, 0 };
+
+    if (st->chain->bypass != NULL
+        && tp_bypass_match(st->chain->bypass,
+                           rs->name != NULL ? rs->name->host : "",
+                           &rs->s->odst.sa)) {
+        st->ch_bypassed++;
+        rs->bypassed = true;
+        return direct_open(rs, dst);
+    }
+    ch = calloc(1, sizeof(*ch));
+    if (ch == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    ch->rs = rs;
+    tp_sa_set(&ch->to, dst);
+    evtimer_assign(&ch->start, st->nat.base, chain_start_cb, rs);
+    evtimer_add(&ch->start, &now);
+    rs->ch = ch;
+    return 0;
+}
+
+static int
+chain_send(struct redu_sess *rs, const struct sockaddr *dst,
+    const uint8_t *data, size_t len)
+{
+    struct redu_chain_sess *ch = rs->ch;
+
+    if (ch == NULL) {
+        return direct_send(rs, dst, data, len);
+    }
+    if (ch->tun != NULL) {
+        return ch->tun->ops->send(ch->tun, dst, data, len);
+    }
+    if (redu_queue_push(&ch->q, dst, data, len) != 0) {
+        redu_drop(rs->st, REDU_D_QUEUE, &rs->s->client.sa, dst,
+                  errno == ENOBUFS ? "the chain's association is opening "
+                  "and 8 datagrams / 16 KiB wait already" : "queue", errno);
+    }
+    return 1;
+}
+
+static void
+chain_close(struct redu_sess *rs)
+{
+    struct redu_chain_sess *ch = rs->ch;
+
+    if (ch == NULL) {
+        return;
+    }
+    rs->ch = NULL;
+    event_del(&ch->start);
+    if (ch->dial != NULL) {
+        tp_dial_cancel(ch->dial);
+    }
+    if (ch->tun != NULL) {
+        ch->tun->ops->free(ch->tun);
+    }
+    chain_queue_drop(rs->st, ch);
+    free(ch);
+}
+
+static const struct redu_up_ops redu_chain = {
+    .route = "chain",
+    .open = chain_open,
+    .send = chain_send,
+    .readable = direct_readable,    /* the bypass's direct socket */
+    .close = chain_close,
+};
+
+/* "via=" of the access log. */
+static const char *
+redu_via(const struct redu_sess *rs, char *buf, size_t size)
+{
+    const struct redu_state *st = rs->st;
+
+    if (st->chain == NULL) {
+        return st->up->route;
+    }
+    if (rs->bypassed) {
+        return "direct(bypass)";
+    }
+    if (rs->ch != NULL && rs->ch->route != NULL) {
+        snprintf(buf, size, "%s/%s", st->chain->name, rs->ch->route);
+        return buf;
+    }
+    return st->chain->name;
+}
+
 /* ------------------------------------------------------- sessions */
 
 static void
@@ -1276,6 +1671,7 @@ redu_sess_closed(struct tp_udp_sess *s, const char *why)
     struct tp_worker  *w = st->sw->w;
     char               cl[TP_SOCKADDR_STRLEN], od[TP_SOCKADDR_STRLEN];
     char               named[400] = "", to[TP_SOCKADDR_STRLEN];
+    char               via[200];
 
     if (rs->name != NULL) {
         /* host= as in the TCP access log; dial= where datagrams to the
@@ -1290,7 +1686,8 @@ redu_sess_closed(struct tp_udp_sess *s, const char *why)
                     (unsigned long long) s->id, st->sw->svc->name,
                     tp_sockaddr_str(&s->client.sa, cl, sizeof(cl)),
                     tp_sockaddr_str(&s->odst.sa, od, sizeof(od)), named,
-                    redu_nat_names[st->nat.symmetric], st->up->route,
+                    redu_nat_names[st->nat.symmetric],
+                    redu_via(rs, via, sizeof(via)),
                     (unsigned long long) s->up_bytes, s->up_pkts,
                     (unsigned long long) s->down_bytes, s->down_pkts,
                     rs->nremotes,
@@ -1331,6 +1728,15 @@ redu_sess_new(struct redu_state *st, const struct sockaddr *client,
     if (!sniff && redu_denied(st, "", odst)) {
         redu_drop(st, REDU_D_DENIED, client, odst, "the service's bypass "
                   "list refuses it", 0);
+        return NULL;
+    }
+    if (st->backoff != NULL
+        && redu_backoff_blocked(st->backoff,
+                                chain_backoff_hash(st, client, odst), client,
+                                st->nat.symmetric ? odst : NULL,
+                                tp_now_ms())) {
+        redu_drop(st, REDU_D_BACKOFF, client, odst, "the chain's "
+                  "association for this client failed less than 1 s ago", 0);
         return NULL;
     }
     if (st->nat.count >= st->nat.max) {
@@ -1473,6 +1879,7 @@ redu_state_free(struct redu_state *st)
         event_free(st->wb_sweep);
     }
     free(st->wbs);
+    free(st->backoff);
     free(st);
 }
 
@@ -1489,6 +1896,16 @@ redu_start(struct tp_svc_worker *sw)
     }
     st->sw = sw;
     st->up = &redu_direct;
+    if (sw->svc->handler.chain != NULL && sw->svc->handler.chain->nhops > 0) {
+        st->chain = sw->svc->handler.chain;
+        st->up = &redu_chain;
+        st->backoff = calloc(1, sizeof(*st->backoff));
+        if (st->backoff == NULL) {
+            tp_log_err("%s: out of memory", sw->svc->name);
+            free(st);
+            return -1;
+        }
+    }
     st->sniffing = &((const struct redu_handler_conf *)
                      sw->svc->handler.conf)->sniffing;
     st->max_wb = 2 * (size_t) lc->max_sessions;
@@ -1540,7 +1957,8 @@ redu_free(struct tp_svc_worker *sw)
     tp_log_info("%s: udp sessions=%llu evicted=%llu write-back sockets: "
                 "shared=%llu connected=%llu, client datagrams on shared "
                 "ones=%llu; dropped:%s; quic sniffing: named=%llu "
-                "unnamed=%llu not-tried=%llu", sw->svc->name,
+                "unnamed=%llu not-tried=%llu; chain associations: "
+                "opened=%llu failed=%llu bypassed=%llu", sw->svc->name,
                 (unsigned long long) st->sessions,
                 (unsigned long long) st->nat.evicted,
                 (unsigned long long) st->wb_sockets,
@@ -1548,7 +1966,10 @@ redu_free(struct tp_svc_worker *sw)
                 (unsigned long long) st->wb_rx, line,
                 (unsigned long long) st->sn_found,
                 (unsigned long long) st->sn_none,
-                (unsigned long long) st->sn_skipped);
+                (unsigned long long) st->sn_skipped,
+                (unsigned long long) st->ch_opened,
+                (unsigned long long) st->ch_failed,
+                (unsigned long long) st->ch_bypassed);
     redu_state_free(st);
     sw->hstate = NULL;
 }
@@ -1561,12 +1982,6 @@ redu_handler_init(void *conf, const struct tp_service *svc, struct tp_err *err)
         snprintf(err->msg, sizeof(err->msg), "service \"%s\": handler "
                  "\"redu\" needs listener \"redu\" (transparent, with the "
                  "original destination of each datagram)", svc->name);
-        return -1;
-    }
-    if (svc->handler.chain_name != NULL) {
-        snprintf(err->msg, sizeof(err->msg), "service \"%s\": handler.chain: "
-                 "UDP through a chain is not available yet; remove `chain` "
-                 "to send this service's UDP directly", svc->name);
         return -1;
     }
     return 0;

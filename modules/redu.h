@@ -1,8 +1,11 @@
 /*
  * redu.h - the pure helpers of module "redu" (modules/redu.c), exposed for
- * the unit tests: the per-kind log rate limiter, and the pieces of QUIC
+ * the unit tests: the per-kind log rate limiter, the pieces of QUIC
  * sniffing that need no socket (the cheap Initial check, the hold buffer,
- * the decision rules, the address rewrite both ways). No I/O, no globals.
+ * the decision rules, the address rewrite both ways), and those of UDP
+ * through a chain (the queue while an association opens, the source of a
+ * reply that came through a tunnel, the retry limit per client). No I/O,
+ * no globals.
  */
 #ifndef REDU_H
 #define REDU_H
@@ -110,5 +113,71 @@ const struct sockaddr *redu_name_dst(const struct redu_name *nm,
  * odst and expects it), else from (nm may be NULL). */
 const union tp_sa *redu_name_reply_src(const struct redu_name *nm,
     const union tp_sa *odst, const union tp_sa *from);
+
+/* ------------------------------------------------ UDP through a chain */
+
+#define REDU_QUEUE_DGRAMS       8       /* queued while an association opens */
+#define REDU_QUEUE_BYTES        16384
+#define REDU_RETRY_MS           1000    /* after a failed association */
+#define REDU_BACKOFF_SLOTS      256     /* clients remembered per worker */
+
+/* One queued datagram, allocated with its bytes. */
+struct redu_qd {
+    struct redu_qd *next;
+    union tp_sa     dst;
+    size_t          len;
+    uint8_t         data[];
+};
+
+/* The datagrams of a session that wait for its association, in arrival
+ * order (zeroed = empty). */
+struct redu_queue {
+    struct redu_qd *head, *tail;
+    size_t          n, bytes;
+};
+
+/* Appends a copy of (p, len) for dst: 0, or -1 with errno ENOBUFS when it
+ * would be the 9th datagram or pass 16 KiB, ENOMEM (nothing changed). */
+int redu_queue_push(struct redu_queue *q, const struct sockaddr *dst,
+    const uint8_t *p, size_t len);
+/* The oldest datagram, taken off the queue (the caller frees it), or NULL. */
+struct redu_qd *redu_queue_pop(struct redu_queue *q);
+/* Frees every queued datagram; returns how many there were. */
+size_t redu_queue_clear(struct redu_queue *q);
+
+/*
+ * Whom a reply that came through a tunnel from src must seem to come from,
+ * for a session whose datagrams go to dst (its original destination, or
+ * the address its sniffed name resolved to; redu_name_reply_src then maps
+ * that one back). src itself when it is an address of dst's family (a
+ * v4-mapped IPv6 one unmapped); dst when the source is unknown: none, not
+ * an IP address (a name), another family, an unspecified address or port
+ * 0. 0 with *out set, or -1 (drop it) when symmetric and src is a real
+ * address other than dst: a symmetric session only hears its destination.
+ */
+int redu_tunnel_reply_src(const struct sockaddr *src, const union tp_sa *dst,
+    bool symmetric, union tp_sa *out);
+
+/* Clients (full-cone) or client + destination pairs (symmetric: dst not
+ * NULL) whose association failed recently, in a direct-mapped cache: a
+ * collision forgets the older entry (one early retry at worst). */
+struct redu_backoff_slot {
+    union tp_sa client, dst;    /* dst: AF_UNSPEC for full-cone */
+    uint64_t    until_ms;
+};
+
+struct redu_backoff {
+    struct redu_backoff_slot slot[REDU_BACKOFF_SLOTS];
+};
+
+/* Whether a new association for the key (hash: of client, and of dst when
+ * given) must wait at now_ms. */
+bool redu_backoff_blocked(const struct redu_backoff *b, uint32_t hash,
+    const struct sockaddr *client, const struct sockaddr *dst,
+    uint64_t now_ms);
+/* Remember that the key's association failed: no new one before until_ms. */
+void redu_backoff_note(struct redu_backoff *b, uint32_t hash,
+    const struct sockaddr *client, const struct sockaddr *dst,
+    uint64_t until_ms);
 
 #endif

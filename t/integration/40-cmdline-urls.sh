@@ -4,11 +4,11 @@
 #              -L "redu://:12345?ttl=30s" -F "relay://SRV:8420?so_mark=100"
 # with TPROXY rules in gw: TCP v4+v6 through red (sniffed host in the access
 # log, SO_MARK 100 on the upstream packets), UDP v4+v6 through redu, and the
-# relay hop (tproxyd itself as the relay server in srv). Then -T of the same
-# command line, fed back with -c, must move the same traffic.
-# Parts whose modules are not built (tproxyd -t -L "redu://:1" fails, ...)
-# are left out; if this build refuses the whole line (redu without UDP over
-# a chain), its halves run one after the other. The diag lines say which.
+# relay hop (tproxyd itself as the relay server in srv, -L "relay://:8420?
+# bind=true": the UDP association redu's full-cone sessions ask for) carrying
+# both TCP and UDP. Then -T of the same command line, fed back with -c, must
+# move the same traffic. Parts whose modules are not built (tproxyd -t -L
+# "redu://:1" fails, ...) are left out; the diag lines say which.
 # shellcheck disable=SC2317 # helper functions below are called indirectly through tpi_check
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
@@ -42,16 +42,10 @@ phases=()
 seed=(-L "$RED_URL")
 ((have_redu)) && seed+=(-L "$REDU_URL")
 ((have_relay)) && seed+=(-F "$RELAY_URL")
-if "$TP" -t "${seed[@]}" 2>"$T/seed.err"; then
-    phases+=("$have_redu $have_relay")
-    tpi_diag "phase 1: the seed line: tproxyd -f ${seed[*]}"
-else
-    # both parts exist but not together: each half on its own
-    tpi_diag "TODO: this build refuses the whole seed line: $(head -n 1 "$T/seed.err")"
-    tpi_diag "phase 1: tproxyd -f -L $RED_URL -L $REDU_URL (UDP direct)"
-    tpi_diag "phase 2: tproxyd -f -L $RED_URL -F $RELAY_URL"
-    phases+=("1 0" "0 1")
-fi
+"$TP" -t "${seed[@]}" 2>"$T/seed.err" ||
+    tpi_fail "tproxyd -t refuses the seed line: $(head -n 1 "$T/seed.err")"
+phases+=("$have_redu $have_relay")
+tpi_diag "phase 1: the seed line: tproxyd -f ${seed[*]}"
 phase_args() { # phase_args UDP RELAY -> the tproxyd arguments, one a line
     printf '%s\n' -L "$RED_URL"
     if (($1)); then printf '%s\n' -L "$REDU_URL"; fi
@@ -98,7 +92,7 @@ if ((have_redu)); then
 fi
 relay_log=
 if ((have_relay)); then
-    relay_log=$(tpi_bg_log "$(tpi_bg srv "$TP" -f -L "relay://:$RELAY_PORT")")
+    relay_log=$(tpi_bg_log "$(tpi_bg srv "$TP" -f -L "relay://:$RELAY_PORT?bind=true")")
     tpi_wait_port srv tcp "$RELAY_PORT" || tpi_fail "relay server did not start"
 fi
 # packets of tproxyd's upstream sockets carry the mark: count them in gw
@@ -194,6 +188,17 @@ move_traffic() {
         tpi_check "$what: UDP v4 through redu" udp_echo "$TPI_SRV4"
         tpi_check "$what: UDP v6 through redu" udp_echo "$TPI_SRV6"
     fi
+    if ((udp && relay)); then
+        # the two UDP sessions (ttl 30s) each hold their association: a relay stream from gw
+        tpi_check "$what: the UDP sessions went through the relay (2 relay streams open)" \
+            relay_streams 2
+    fi
+}
+
+relay_streams() { # relay_streams N: at least N established TCP connections from gw to the relay
+    local n
+    n=$(tpi_in gw ss -Htn state established "dport = :$RELAY_PORT" | wc -l)
+    ((n >= $1)) || { echo "$n relay stream(s) from gw"; return 1; }
 }
 
 same_print() { # same_print FILE: -T of the file = the file (but line 1)
