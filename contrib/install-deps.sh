@@ -7,7 +7,7 @@ set -eu
 pkgs_build="gcc make autoconf automake pkg-config libevent-dev libconfig-dev libssl-dev libcap-dev check"
 pkgs_test="iproute2 nftables iptables procps curl iperf3 nginx-light dante-server microsocks tinyproxy dnsmasq-base dnsutils socat ncat openssl python3 valgrind man-db groff-base shellcheck ngtcp2-client ngtcp2-server python3-cryptography"
 pkgs_fuzz="clang libclang-rt-14-dev"
-pkgs_bench="iperf3 wrk nginx-light redsocks shadowsocks-libev v2ray microsocks python3"
+pkgs_bench="iperf3 wrk nginx-light redsocks shadowsocks-libev v2ray microsocks python3 curl nftables iproute2 gcc"
 
 want=""
 for g in "$@"; do
