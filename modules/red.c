@@ -71,7 +71,7 @@ red_handle(struct tp_conn *c)
     int                            fd = bufferevent_getfd(c->cbev);
     char                           why[96];
 
-    if (tp_origdst_tcp(fd, hc->tproxy, (struct sockaddr *) &c->client,
+    if (tp_origdst_tcp(fd, hc->tproxy, &c->client.sa,
                        &c->dst) != 0) {
         snprintf(why, sizeof(why), "(%s: %s)", hc->tproxy ? "getsockname"
                  : "SO_ORIGINAL_DST; is a REDIRECT rule in place?",

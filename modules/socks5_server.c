@@ -235,7 +235,8 @@ static bool
 s5h_udp_from_client(const struct s5h_udp *u, struct sockaddr_storage *src,
     socklen_t *sl)
 {
-    const struct sockaddr_storage *cl = &u->c->client;
+    const struct sockaddr_storage *cl =
+        (const struct sockaddr_storage *) (const void *) &u->c->client;
 
     tp_sockaddr_unmap(src, sl);
     if (src->ss_family != cl->ss_family

@@ -49,7 +49,7 @@ tp_conn_log(int level, const struct tp_conn *c, const char *fmt, ...)
     va_end(ap);
     tp_log_write(level, "#%d-%llu %s -> %s [%s]: %s", c->w->slot,
                  (unsigned long long) c->id,
-                 tp_sockaddr_str((const struct sockaddr *) &c->client, cl,
+                 tp_sockaddr_str(&c->client.sa, cl,
                                  sizeof(cl)),
                  tp_target_str(&c->dst, ds, sizeof(ds)),
                  state_names[c->state], msg);
@@ -77,9 +77,13 @@ tp_conn_new(struct tp_svc_worker *sw, int fd, const struct sockaddr *peer,
     c->sw = sw;
     c->w = w;
     c->id = ++w->next_id;
-    memcpy(&c->client, peer, len);
-    c->client_len = len;
-    tp_sockaddr_unmap(&c->client, &c->client_len);
+    {
+        struct sockaddr_storage ss;
+
+        memcpy(&ss, peer, len < sizeof(ss) ? len : sizeof(ss));
+        tp_sockaddr_unmap(&ss, &len);
+        tp_sa_set(&c->client, (struct sockaddr *) &ss);
+    }
     c->route = "direct";
     c->start_ms = tp_now_ms();
     c->next = w->conns;
@@ -122,7 +126,7 @@ access_log(const struct tp_conn *c, enum tp_end why, const char *detail)
     if (TP_LOG_INFO > tp_log_sink.level) {
         return;
     }
-    tp_sockaddr_str((const struct sockaddr *) &c->client, cl, sizeof(cl));
+    tp_sockaddr_str(&c->client.sa, cl, sizeof(cl));
     orig_str(c, od, sizeof(od));
     tp_target_str(&c->dst, ds, sizeof(ds));
     tp_log_write(TP_LOG_INFO, "#%d-%llu %s %s -> %s host=%s dial=%s via=%s "

@@ -53,8 +53,7 @@ struct tp_conn {
     struct tp_worker           *w;
     uint64_t                    id;
     int                         state;          /* enum tp_conn_state */
-    struct sockaddr_storage     client;
-    socklen_t                   client_len;
+    union tp_sa                 client;         /* v4-mapped unmapped */
     union tp_sa                 orig;           /* original destination
                                                    (AF_UNSPEC: same as dst) */
     struct tp_target            dst;            /* where it goes */
