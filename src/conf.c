@@ -66,6 +66,7 @@ static const struct tp_schema schema_hop[] = {
       schema_selector },
     { "nodes", TP_T_LIST, OFF(tp_hop, nodes), TP_REQUIRED, NULL, schema_node,
       sizeof(struct tp_node), OFF(tp_hop, nnodes) },
+    { "bypass", TP_T_STRING, OFF(tp_hop, bypass_name), 0, NULL },
     { NULL }
 };
 
@@ -199,6 +200,15 @@ check_bypasses(struct tp_conf *conf, struct tp_err *err)
         if (resolve_bypass(conf, conf->chains[i].bypass_name,
                            &conf->chains[i].bypass, where, err) != 0) {
             return -1;
+        }
+        for (size_t h = 0; h < conf->chains[i].nhops; h++) {
+            struct tp_hop *hop = &conf->chains[i].hops[h];
+            snprintf(where, sizeof(where), "chain \"%.200s\" hop %zu",
+                     conf->chains[i].name, h);
+            if (resolve_bypass(conf, hop->bypass_name, &hop->bypass, where,
+                               err) != 0) {
+                return -1;
+            }
         }
     }
     return 0;

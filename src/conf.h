@@ -90,6 +90,8 @@ struct tp_hop {
     struct tp_node     *nodes;
     size_t              nnodes;
     size_t              rr;             /* runtime: round-robin cursor */
+    char               *bypass_name;
+    struct tp_bypass   *bypass;         /* matching flows stop before it */
 };
 
 struct tp_chain {

@@ -338,6 +338,10 @@ conn_after_sniff(struct tp_conn *c)
                                     tp_sa_len(&c->orig));
         }
     }
+    if (c->chain != NULL && tp_chain_hops(c->chain, &c->dst) == 0) {
+        c->chain = NULL;                /* hop 0's bypass: no hop is used */
+        c->route = "direct(hop-bypass)";
+    }
     conn_dial(c);
 }
 

@@ -14,6 +14,7 @@
 #include "dial.h"
 #include "conf.h"
 #include "log.h"
+#include "route.h"
 #include "select.h"
 #include "worker.h"
 
@@ -153,13 +154,13 @@ dial_retry(struct tp_dial *d, int err, const char *why, size_t blame)
     }
     snprintf(d->why, sizeof(d->why), "node \"%.40s\": %.150s",
              node_label(d->nodes[d->hop]), why ? why : strerror(d->err));
-    if (blame >= d->chain->nhops) {
+    if (blame >= d->nhops) {
         dial_finish(d, d->err, d->why);
         return;
     }
     node = d->nodes[blame];
     tp_select_failed(&d->chain->hops[blame].selector, node, tp_now_ms());
-    for (size_t i = 0; i < d->chain->nhops; i++) {
+    for (size_t i = 0; i < d->nhops; i++) {
         total += d->chain->hops[i].nnodes;
     }
     if (d->nfailed == nitems(d->failed) || ++d->attempts >= (int) total) {
@@ -189,7 +190,7 @@ dial_beyond(struct tp_dial *d, int err, const char *why)
 static void
 hop_next_target(struct tp_dial *d, struct tp_target *t)
 {
-    if (d->hop + 1 < d->chain->nhops) {
+    if (d->hop + 1 < d->nhops) {
         const struct tp_node *n = d->nodes[d->hop + 1];
         tp_target_from_name(t, n->addr.host, n->addr.port);
     } else {
@@ -213,7 +214,7 @@ hop_connector(struct tp_dial *d)
     d->phase = PH_CONNECTOR;
     d->awaiting_next = false;
     hop_next_target(d, &next);
-    if (d->udp_mode && d->hop + 1 == d->chain->nhops) {
+    if (d->udp_mode && d->hop + 1 == d->nhops) {
         if (ops->udp == NULL) {
             snprintf(d->why, sizeof(d->why), "connector \"%s\" of the "
                      "last hop cannot carry UDP", n->connector.mod->name);
@@ -255,7 +256,7 @@ chain_advance(struct tp_dial *d)
         return;
     default:
         tp_select_ok(d->nodes[d->hop]);
-        if (++d->hop == d->chain->nhops) {
+        if (++d->hop == d->nhops) {
             dial_finish(d, 0, NULL);
             return;
         }
@@ -440,7 +441,7 @@ dial_attempt(struct tp_dial *d)
         dial_connect(d, &d->target);
         return;
     }
-    for (size_t i = 0; i < d->chain->nhops; i++) {
+    for (size_t i = 0; i < d->nhops; i++) {
         struct tp_hop *hop = &d->chain->hops[i];
         d->nodes[i] = tp_select_node_skip(&hop->selector, hop->nodes,
                                           hop->nnodes, &hop->rr, now,
@@ -481,6 +482,24 @@ dial_timeout_cb(evutil_socket_t fd, short what, void *arg)
     dial_retry(d, ETIMEDOUT, msg, d->hop);
 }
 
+size_t
+tp_chain_hops(const struct tp_chain *chain, const struct tp_target *t)
+{
+    const struct sockaddr *ip = t->host[0] ? NULL
+                                : (const struct sockaddr *) &t->ss;
+
+    if (chain == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; i < chain->nhops; i++) {
+        if (chain->hops[i].bypass != NULL
+            && tp_bypass_match(chain->hops[i].bypass, t->host, ip)) {
+            return i;
+        }
+    }
+    return chain->nhops;
+}
+
 void
 tp_dial_start(struct tp_dial **owner, struct tp_worker *w,
     const struct tp_target *t, const struct tp_chain *chain, int64_t mark,
@@ -492,13 +511,14 @@ tp_dial_start(struct tp_dial **owner, struct tp_worker *w,
     *owner = d;
     d->w = w;
     d->target = *t;
-    d->chain = chain && chain->nhops > 0 ? chain : NULL;
+    d->nhops = tp_chain_hops(chain, t);
+    d->chain = d->nhops > 0 ? chain : NULL;
     d->mark = mark;
     d->timeout_ms = timeout_ms;
     d->cb = cb;
     d->arg = arg;
     d->timer = evtimer_new(w->base, dial_timeout_cb, d);
-    if (d->chain != NULL && d->chain->nhops > TP_DIAL_MAX_HOPS) {
+    if (d->chain != NULL && d->nhops > TP_DIAL_MAX_HOPS) {
         snprintf(d->why, sizeof(d->why), "chain \"%s\" has more than %d "
                  "hops", d->chain->name, TP_DIAL_MAX_HOPS);
         dial_finish(d, EINVAL, d->why);
@@ -523,6 +543,7 @@ tp_dial_udp_start(struct tp_dial **owner, struct tp_worker *w,
         d->target = *t;
     }
     d->chain = chain;
+    d->nhops = chain ? chain->nhops : 0;     /* hop bypass: TCP only */
     d->mark = mark;
     d->timeout_ms = timeout_ms;
     d->ucb = cb;

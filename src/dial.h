@@ -35,6 +35,7 @@ struct tp_dial {
     struct tp_worker               *w;
     struct tp_target                target;
     const struct tp_chain          *chain;      /* NULL: direct */
+    size_t                          nhops;      /* hops used (hop bypass) */
     int64_t                         mark;       /* service-level SO_MARK */
     uint64_t                        timeout_ms;
     tp_dial_cb                      cb;
@@ -101,6 +102,10 @@ void tp_dial_udp_start(struct tp_dial **owner, struct tp_worker *w,
 /* SO_MARK for sockets of the current hop: the node's, else the hop's,
  * else the service's (0: none). */
 int64_t tp_dial_mark(const struct tp_dial *d);
+
+/* How many hops of `chain` a flow to `t` uses: GOST's hop bypass cuts the
+ * chain before the first hop whose bypass matches (0 = go direct). */
+size_t tp_chain_hops(const struct tp_chain *chain, const struct tp_target *t);
 
 /* A non-blocking socket for egress with SO_MARK applied; -1 + errno. */
 int tp_socket_egress(int family, int type, int64_t mark);

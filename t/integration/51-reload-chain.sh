@@ -64,4 +64,16 @@ for _ in $(seq 50); do grep -q "started 2 workers (generation 1)" "$T/tp.log" &&
 for _ in 1 2 3; do tpi_check "fetch after reload" fetch; done
 tpi_check "after reload: new flows go to :1081, none more to :1080" \
     bash -c "[ $(syns 1081) -ge 3 ] && [ $(syns 1080) -eq $before ]"
+# GOST's hop bypass: hop 0 bypassing the server's network means no hop is
+# used for it; the flow goes directly.
+sed -i 's|^  { name = "up"; hops = ( { name = "hop-0"; nodes = (|  { name = "up"; hops = ( { name = "hop-0"; bypass = "srv-net"; nodes = (|' "$T/tp.conf"
+printf 'bypasses = ( { name = "srv-net"; matchers = [ "%s/24" ]; } );\n' "$TPI_SRV4" >>"$T/tp.conf"
+tpi_check "hop bypass config is valid" "$TP" -t -c "$T/tp.conf"
+s80=$(syns 1080); s81=$(syns 1081)
+"$TP" -c "$T/tp.conf" -s reload
+for _ in $(seq 50); do grep -q "started 2 workers (generation 2)" "$T/tp.log" && break; sleep 0.1; done
+tpi_check "fetch with the hop bypassed" fetch
+tpi_check "hop bypass: no SYN to either upstream" \
+    bash -c "[ $(syns 1080) -eq $s80 ] && [ $(syns 1081) -eq $s81 ]"
+tpi_check "hop bypass logged" grep -q "via=direct(hop-bypass)" "$T/tp.log"
 tpi_ok "chain change on reload"

@@ -3,6 +3,8 @@
  * whitelist inversion, and the config checks that name file:line.
  */
 #include "tproxyd.h"
+#include "conf.h"
+#include "dial.h"
 #include "route.h"
 #include "util.h"
 
@@ -104,6 +106,32 @@ START_TEST(matcher_syntax)
 }
 END_TEST
 
+/* GOST's hop bypass: the chain is cut before the first matching hop. */
+START_TEST(hop_bypass_cut)
+{
+    const char *const lan[] = { "10.0.0.0/8" };
+    const char *const names[] = { ".inner.test" };
+    struct tp_bypass *b0 = make(false, lan, nitems(lan));
+    struct tp_bypass *b2 = make(false, names, nitems(names));
+    struct tp_hop     hops[3];
+    struct tp_chain   ch = { .name = "c", .hops = hops, .nhops = 3 };
+    struct tp_target  t;
+
+    memset(hops, 0, sizeof(hops));
+    hops[0].bypass = b0;
+    hops[2].bypass = b2;
+    tp_target_from_name(&t, "10.1.2.3", 80);
+    ck_assert_uint_eq(tp_chain_hops(&ch, &t), 0);     /* direct */
+    tp_target_from_name(&t, "192.0.2.1", 80);
+    ck_assert_uint_eq(tp_chain_hops(&ch, &t), 3);     /* whole chain */
+    tp_target_from_name(&t, "a.inner.test", 443);
+    ck_assert_uint_eq(tp_chain_hops(&ch, &t), 2);     /* hops 0 and 1 */
+    ck_assert_uint_eq(tp_chain_hops(NULL, &t), 0);
+    drop(b0);
+    drop(b2);
+}
+END_TEST
+
 Suite *
 suite_route(void)
 {
@@ -114,6 +142,7 @@ suite_route(void)
     tcase_add_test(tc, domains);
     tcase_add_test(tc, whitelist);
     tcase_add_test(tc, matcher_syntax);
+    tcase_add_test(tc, hop_bypass_cut);
     suite_add_tcase(s, tc);
     return s;
 }
