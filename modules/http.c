@@ -327,15 +327,6 @@ httph_read_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
-httph_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    (void) bev;
-    tp_conn_close(arg, what & BEV_EVENT_EOF ? TP_END_PROTOCOL
-                                            : TP_END_CLIENT_RESET,
-                  "(http: client went away before its request)");
-}
-
-static void
 httph_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void) fd; (void) what;
@@ -347,15 +338,9 @@ static void
 http_handle(struct tp_conn *c)
 {
     const struct http_handler_conf *hc = c->sw->svc->handler.conf;
-    struct timeval                  tv;
 
-    c->state = TP_ST_HANDSHAKE;
-    c->timer = evtimer_new(c->w->base, httph_timeout_cb, c);
-    tv.tv_sec = (time_t) (hc->read_timeout_ms / 1000);
-    tv.tv_usec = (suseconds_t) (hc->read_timeout_ms % 1000) * 1000;
-    evtimer_add(c->timer, &tv);
-    bufferevent_setcb(c->cbev, httph_read_cb, NULL, httph_event_cb, c);
-    bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
+    tp_conn_handshake(c, hc->read_timeout_ms, httph_read_cb,
+                      httph_timeout_cb, "http");
 }
 
 static const struct tp_connector_ops http_connector_ops = {

@@ -460,33 +460,10 @@ relayh_read_cb(struct bufferevent *bev, void *arg)
     relayh_request(c, &r, (size_t) n);
 }
 
-static void
-relayh_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    (void) bev;
-    tp_conn_close(arg, what & BEV_EVENT_EOF ? TP_END_PROTOCOL
-                                            : TP_END_CLIENT_RESET,
-                  "(relay: client went away before its request)");
-}
-
-static void
-relayh_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void) fd; (void) what;
-    tp_conn_close(arg, TP_END_PROTOCOL, "(relay: request timed out)");
-}
-
 void
 relay_handle(struct tp_conn *c)
 {
     const struct relay_handler_conf *hc = c->sw->svc->handler.conf;
-    struct timeval                   tv;
 
-    c->state = TP_ST_HANDSHAKE;
-    c->timer = evtimer_new(c->w->base, relayh_timeout_cb, c);
-    tv.tv_sec = (time_t) (hc->read_timeout_ms / 1000);
-    tv.tv_usec = (suseconds_t) (hc->read_timeout_ms % 1000) * 1000;
-    evtimer_add(c->timer, &tv);
-    bufferevent_setcb(c->cbev, relayh_read_cb, NULL, relayh_event_cb, c);
-    bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
+    tp_conn_handshake(c, hc->read_timeout_ms, relayh_read_cb, NULL, "relay");
 }

@@ -661,28 +661,11 @@ s5h_read_cb(struct bufferevent *bev, void *arg)
     }
 }
 
-static void
-s5h_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    (void) bev;
-    tp_conn_close(arg, what & BEV_EVENT_EOF ? TP_END_PROTOCOL
-                                            : TP_END_CLIENT_RESET,
-                  "(socks5: client went away during the handshake)");
-}
-
-static void
-s5h_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void) fd; (void) what;
-    tp_conn_close(arg, TP_END_PROTOCOL, "(socks5: handshake timed out)");
-}
-
 void
 socks5_handle(struct tp_conn *c)
 {
     const struct socks5_handler_conf *hc = c->sw->svc->handler.conf;
     struct socks5_serve              *s = calloc(1, sizeof(*s));
-    struct timeval                    tv;
 
     if (s == NULL) {
         tp_conn_close(c, TP_END_RESOURCE, "(out of memory)");
@@ -692,11 +675,5 @@ socks5_handle(struct tp_conn *c)
     s->hc = hc;
     c->hctx = s;
     c->hctx_free = free;
-    c->state = TP_ST_HANDSHAKE;
-    c->timer = evtimer_new(c->w->base, s5h_timeout_cb, c);
-    tv.tv_sec = (time_t) (hc->read_timeout_ms / 1000);
-    tv.tv_usec = (suseconds_t) (hc->read_timeout_ms % 1000) * 1000;
-    evtimer_add(c->timer, &tv);
-    bufferevent_setcb(c->cbev, s5h_read_cb, NULL, s5h_event_cb, c);
-    bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
+    tp_conn_handshake(c, hc->read_timeout_ms, s5h_read_cb, NULL, "socks5");
 }

@@ -260,6 +260,48 @@ relay_done(struct tp_relay *r, enum tp_relay_end end)
     }
 }
 
+static void
+handshake_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct tp_conn *c = arg;
+    char            why[96];
+
+    (void) bev;
+    snprintf(why, sizeof(why), "(%s: client went away before its request)",
+             c->proto);
+    tp_conn_close(c, what & BEV_EVENT_EOF ? TP_END_PROTOCOL
+                                          : TP_END_CLIENT_RESET, why);
+}
+
+static void
+handshake_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct tp_conn *c = arg;
+    char            why[96];
+
+    (void) fd; (void) what;
+    snprintf(why, sizeof(why), "(%s: request timed out)", c->proto);
+    tp_conn_close(c, TP_END_PROTOCOL, why);
+}
+
+void
+tp_conn_handshake(struct tp_conn *c, uint64_t timeout_ms,
+    void (*read_cb)(struct bufferevent *bev, void *c),
+    void (*on_timeout)(int fd, short what, void *c), const char *proto)
+{
+    struct timeval tv;
+
+    c->state = TP_ST_HANDSHAKE;
+    c->proto = proto;
+    c->timer = evtimer_new(c->w->base,
+                           on_timeout ? on_timeout : handshake_timeout_cb, c);
+    tv.tv_sec = (time_t) (timeout_ms / 1000);
+    tv.tv_usec = (suseconds_t) (timeout_ms % 1000) * 1000;
+    evtimer_add(c->timer, &tv);
+    bufferevent_setcb(c->cbev, read_cb, NULL, handshake_event_cb, c);
+    bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
+}
+
 static void conn_dial(struct tp_conn *c);
 
 static void

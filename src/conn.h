@@ -68,6 +68,7 @@ struct tp_conn {
     const struct tp_sniff_conf *sniff;          /* set by the handler */
     tp_conn_dialed_cb           dialed;
     void                      (*phase_done)(struct tp_conn *c);
+    const char                 *proto;          /* handshake's, for logs */
     void                       *hctx;           /* handler's state */
     void                      (*hctx_free)(void *hctx);
     uint64_t                    start_ms;
@@ -76,6 +77,13 @@ struct tp_conn {
 
 struct tp_conn *tp_conn_new(struct tp_svc_worker *sw, int fd,
     const struct sockaddr *peer, socklen_t len);
+/* Server handlers: read the client's request (read_cb on c->cbev) within
+ * timeout_ms. A client that goes away or stays silent is closed and logged
+ * as "(proto: ...)"; on_timeout, if given, runs instead at the timeout
+ * (to answer first, e.g. HTTP 408). */
+void tp_conn_handshake(struct tp_conn *c, uint64_t timeout_ms,
+    void (*read_cb)(struct bufferevent *bev, void *c),
+    void (*on_timeout)(int fd, short what, void *c), const char *proto);
 /* Route, sniff (if c->sniff), dial, then relay. c->dst must be set. */
 void tp_conn_forward(struct tp_conn *c);
 /* Hand the client stream, with a reply queued in its output, to a small
