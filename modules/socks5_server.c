@@ -235,21 +235,20 @@ static bool
 s5h_udp_from_client(const struct s5h_udp *u, struct sockaddr_storage *src,
     socklen_t *sl)
 {
-    const struct sockaddr_storage *cl =
-        (const struct sockaddr_storage *) (const void *) &u->c->client;
+    const union tp_sa *cl = &u->c->client;
 
     tp_sockaddr_unmap(src, sl);
-    if (src->ss_family != cl->ss_family
+    if (src->ss_family != cl->sa.sa_family
         || (u->want_port && tp_sockaddr_port((struct sockaddr *) src)
                             != u->want_port)) {
         return false;
     }
     if (src->ss_family == AF_INET) {
         return ((struct sockaddr_in *) src)->sin_addr.s_addr
-               == ((const struct sockaddr_in *) cl)->sin_addr.s_addr;
+               == cl->in.sin_addr.s_addr;
     }
     return memcmp(&((struct sockaddr_in6 *) src)->sin6_addr,
-                  &((const struct sockaddr_in6 *) cl)->sin6_addr, 16) == 0;
+                  &cl->in6.sin6_addr, 16) == 0;
 }
 
 /* From the client: header off, on to the destination. */
