@@ -1,5 +1,5 @@
 /*
- * redu.h - the pure helpers of module "redu" (modules/redu.c), exposed for
+ * redu.h - the pure helpers of module "redu" (modules/redu*.c), exposed for
  * the unit tests: the per-kind log rate limiter, the pieces of QUIC
  * sniffing that need no socket (the cheap Initial check, the hold buffer,
  * the decision rules, the address rewrite both ways), and those of UDP
