@@ -982,3 +982,19 @@ suite_chain(void)
     suite_add_tcase(s, tc);
     return s;
 }
+
+void
+tpt_server_start(struct tpt_server *s, const char *type,
+    const char *handler_body)
+{
+    int l;
+
+    tpt_env_init(&s->e);
+    s->port = tpt_listen(&s->e, &l);
+    s->echo = tpt_mock(&s->e, NULL, 0, TPT_ECHO);
+    tpt_conf(&s->e, "services = ( { name = \"%s\"; addr = \"127.0.0.1:1\"; "
+             "connect_timeout = \"2s\"; handler = { type = \"%s\"; %s }; "
+             "listener = { type = \"tcp\"; }; } );", type, type,
+             handler_body);
+    tpt_serve(&s->e, 0, l);
+}

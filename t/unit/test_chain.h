@@ -79,6 +79,17 @@ uint16_t tpt_dead_port(void);
 /* Parse a config (printf format); fails the test on error. */
 void tpt_conf(struct tpt_env *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* A server handler of `type` (with handler_body inside its group) on a tcp
+ * listener, plus an echo peer to dial through it. */
+struct tpt_server {
+    struct tpt_env      e;
+    struct tpt_mock    *echo;
+    uint16_t            port;
+};
+
+void tpt_server_start(struct tpt_server *s, const char *type,
+    const char *handler_body);
 /* Parse a config; NULL + err on error (for tests of config errors). */
 struct tp_conf *tpt_conf_try(const char *text, struct tp_err *err);
 /* Serve service number svc of the config on listener idx. */

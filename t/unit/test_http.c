@@ -127,29 +127,9 @@ END_TEST
 
 /* ---------------------------------------------------------------- server */
 
-struct server {
-    struct tpt_env      e;
-    struct tpt_mock    *echo;
-    uint16_t            port;
-};
-
-static void
-server_start(struct server *s, const char *handler_body)
-{
-    int l;
-
-    tpt_env_init(&s->e);
-    s->port = tpt_listen(&s->e, &l);
-    s->echo = tpt_mock(&s->e, NULL, 0, TPT_ECHO);
-    tpt_conf(&s->e, "services = ( { name = \"h\"; addr = \"127.0.0.1:1\"; "
-             "connect_timeout = \"2s\"; handler = { type = \"http\"; %s }; "
-             "listener = { type = \"tcp\"; }; } );", handler_body);
-    tpt_serve(&s->e, 0, l);
-}
-
 /* Send req, return the response head (up to the empty line). */
 static void
-exchange(struct server *s, int fd, const char *req, char *head, size_t size)
+exchange(struct tpt_server *s, int fd, const char *req, char *head, size_t size)
 {
     size_t n = 0;
 
@@ -165,11 +145,11 @@ exchange(struct server *s, int fd, const char *req, char *head, size_t size)
 
 START_TEST(serve_connect_with_early_data)
 {
-    struct server s;
+    struct tpt_server s;
     char          req[256], head[512], got[8];
     int           fd;
 
-    server_start(&s, "");
+    tpt_server_start(&s, "http", "");
     fd = tpt_client(s.port);
     snprintf(req, sizeof(req), "CONNECT 127.0.0.1:%u HTTP/1.1\r\nHost: "
              "127.0.0.1:%u\r\n\r\nearly", s.echo->port, s.echo->port);
@@ -184,11 +164,11 @@ END_TEST
 
 START_TEST(serve_auth)
 {
-    struct server s;
+    struct tpt_server s;
     char          req[256], head[512];
     int           fd;
 
-    server_start(&s, "auth = { username = \"aladdin\"; password = "
+    tpt_server_start(&s, "http", "auth = { username = \"aladdin\"; password = "
                  "\"opensesame\"; }; realm = \"gw\";");
     fd = tpt_client(s.port);
     snprintf(req, sizeof(req), "CONNECT 127.0.0.1:%u HTTP/1.1\r\n\r\n",
@@ -212,11 +192,11 @@ END_TEST
 
 START_TEST(serve_refusals)
 {
-    struct server s;
+    struct tpt_server s;
     char          req[256], head[512];
     int           fd;
 
-    server_start(&s, "");
+    tpt_server_start(&s, "http", "");
     fd = tpt_client(s.port);
     exchange(&s, fd, "GET http://example.test/ HTTP/1.1\r\nHost: "
              "example.test\r\n\r\n", head, sizeof(head));

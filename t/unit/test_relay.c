@@ -139,26 +139,6 @@ END_TEST
 
 /* ---------------------------------------------------------------- server */
 
-struct server {
-    struct tpt_env      e;
-    struct tpt_mock    *echo;
-    uint16_t            port;
-};
-
-static void
-server_start(struct server *s, const char *handler_body)
-{
-    int l;
-
-    tpt_env_init(&s->e);
-    s->port = tpt_listen(&s->e, &l);
-    s->echo = tpt_mock(&s->e, NULL, 0, TPT_ECHO);
-    tpt_conf(&s->e, "services = ( { name = \"r\"; addr = \"127.0.0.1:1\"; "
-             "connect_timeout = \"2s\"; handler = { type = \"relay\"; %s }; "
-             "listener = { type = \"tcp\"; }; } );", handler_body);
-    tpt_serve(&s->e, 0, l);
-}
-
 /* A CONNECT to 127.0.0.1:port with user u, password pass. */
 static size_t
 request(uint8_t *buf, uint8_t cmd, const char *pass, uint16_t port)
@@ -191,7 +171,7 @@ request(uint8_t *buf, uint8_t cmd, const char *pass, uint16_t port)
 }
 
 static void
-expect_bytes(struct server *s, int fd, const uint8_t *want, size_t n)
+expect_bytes(struct tpt_server *s, int fd, const uint8_t *want, size_t n)
 {
     uint8_t got[64];
 
@@ -201,12 +181,12 @@ expect_bytes(struct server *s, int fd, const uint8_t *want, size_t n)
 
 START_TEST(serve_connect)
 {
-    struct server s;
+    struct tpt_server s;
     uint8_t       req[64];
     size_t        n;
     int           fd;
 
-    server_start(&s, "auth = { username = \"u\"; password = \"p\"; };");
+    tpt_server_start(&s, "relay", "auth = { username = \"u\"; password = \"p\"; };");
     fd = tpt_client(s.port);
     n = request(req, 1, "p", s.echo->port);
     memcpy(req + n, "data", 4);         /* with the first payload (GOST) */
@@ -225,12 +205,12 @@ START_TEST(serve_refusals)
     static const uint8_t badreq[] = { 1, 1, 0, 0 };
     static const uint8_t netun[] = { 1, 7, 0, 0 };
     static const uint8_t unknown_tlv[] = { 1, 1, 0, 3, 9, 0, 0 };
-    struct server s;
+    struct tpt_server s;
     uint8_t       req[64];
     size_t        n;
     int           fd;
 
-    server_start(&s, "auth = { username = \"u\"; password = \"p\"; };");
+    tpt_server_start(&s, "relay", "auth = { username = \"u\"; password = \"p\"; };");
     fd = tpt_client(s.port);
     tpt_send(fd, req, request(req, 1, "wrong", s.echo->port));
     expect_bytes(&s, fd, unauth, 4);
@@ -430,13 +410,13 @@ END_TEST
  * and replies come framed with their source. */
 START_TEST(serve_udp_association_bytes)
 {
-    struct server s;
+    struct tpt_server s;
     uint8_t       req[64], frame[32], resp[64];
     size_t        n;
     uint16_t      echo;
     int           fd;
 
-    server_start(&s, "bind = true;");
+    tpt_server_start(&s, "relay", "bind = true;");
     echo = tpt_udp_echo(&s.e, false);
     fd = tpt_client(s.port);
     n = request(req, 0x82, "p", 0);

@@ -181,28 +181,8 @@ END_TEST
 
 /* ---------------------------------------------------------------- server */
 
-struct server {
-    struct tpt_env      e;
-    struct tpt_mock    *echo;
-    uint16_t            port;
-};
-
 static void
-server_start(struct server *s, const char *handler_body)
-{
-    int l;
-
-    tpt_env_init(&s->e);
-    s->port = tpt_listen(&s->e, &l);
-    s->echo = tpt_mock(&s->e, NULL, 0, TPT_ECHO);
-    tpt_conf(&s->e, "services = ( { name = \"s5\"; addr = \"127.0.0.1:1\"; "
-             "connect_timeout = \"2s\"; handler = { type = \"socks5\"; %s };"
-             " listener = { type = \"tcp\"; }; } );", handler_body);
-    tpt_serve(&s->e, 0, l);
-}
-
-static void
-expect_bytes(struct server *s, int fd, const uint8_t *want, size_t n)
+expect_bytes(struct tpt_server *s, int fd, const uint8_t *want, size_t n)
 {
     uint8_t got[64];
 
@@ -223,11 +203,11 @@ request_ipv4(uint8_t *req, uint8_t cmd, uint16_t port)
 
 START_TEST(serve_noauth)
 {
-    struct server s;
+    struct tpt_server s;
     uint8_t       req[10], buf[8];
     int           fd;
 
-    server_start(&s, "");
+    tpt_server_start(&s, "socks5", "");
     fd = tpt_client(s.port);
     tpt_send(fd, greet_both, 4);
     expect_bytes(&s, fd, pick_noauth, 2);
@@ -247,12 +227,12 @@ END_TEST
 /* Greeting, auth, request and data in one segment. */
 START_TEST(serve_auth_pipelined)
 {
-    struct server s;
+    struct tpt_server s;
     uint8_t       msg[64];
     size_t        n = 0;
     int           fd;
 
-    server_start(&s, "auth = { username = \"u\"; password = \"p\"; };");
+    tpt_server_start(&s, "socks5", "auth = { username = \"u\"; password = \"p\"; };");
     fd = tpt_client(s.port);
     memcpy(msg, greet_both, 4);
     n += 4;
@@ -275,10 +255,10 @@ END_TEST
 START_TEST(serve_auth_refusals)
 {
     static const uint8_t auth_wrong[] = { 1, 1, 'u', 1, 'x' };
-    struct server s;
+    struct tpt_server s;
     int           fd;
 
-    server_start(&s, "auth = { username = \"u\"; password = \"p\"; };");
+    tpt_server_start(&s, "socks5", "auth = { username = \"u\"; password = \"p\"; };");
     fd = tpt_client(s.port);
     tpt_send(fd, greet_noauth, 3);
     expect_bytes(&s, fd, pick_none, 2);
@@ -301,11 +281,11 @@ START_TEST(serve_bad_requests)
     static const uint8_t rep_cmd[] = { 5, 7, 0, 1, 0, 0, 0, 0, 0, 0 };
     static const uint8_t rep_atyp[] = { 5, 8, 0, 1, 0, 0, 0, 0, 0, 0 };
     static const uint8_t bad_atyp[] = { 5, 1, 0, 7, 1, 2, 3, 4, 0, 80 };
-    struct server s;
+    struct tpt_server s;
     uint8_t       req[10];
     int           fd;
 
-    server_start(&s, "");
+    tpt_server_start(&s, "socks5", "");
     fd = tpt_client(s.port);            /* BIND */
     tpt_send(fd, greet_noauth, 3);
     expect_bytes(&s, fd, pick_noauth, 2);
@@ -332,11 +312,11 @@ END_TEST
 START_TEST(serve_dial_refused)
 {
     static const uint8_t rep_refused[] = { 5, 5, 0, 1, 0, 0, 0, 0, 0, 0 };
-    struct server s;
+    struct tpt_server s;
     uint8_t       req[10];
     int           fd;
 
-    server_start(&s, "");
+    tpt_server_start(&s, "socks5", "");
     fd = tpt_client(s.port);
     tpt_send(fd, greet_noauth, 3);
     expect_bytes(&s, fd, pick_noauth, 2);
@@ -354,11 +334,11 @@ START_TEST(serve_domain_and_timeout)
     static const uint8_t head[] = {
         5, 1, 0, 3, 9, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't'
     };
-    struct server s;
+    struct tpt_server s;
     uint8_t       req[16];
     int           fd;
 
-    server_start(&s, "read_timeout = \"200ms\";");
+    tpt_server_start(&s, "socks5", "read_timeout = \"200ms\";");
     fd = tpt_client(s.port);
     tpt_send(fd, greet_noauth, 3);
     expect_bytes(&s, fd, pick_noauth, 2);
@@ -520,11 +500,11 @@ END_TEST
 START_TEST(udp_associate_disabled)
 {
     static const uint8_t rep_cmd[] = { 5, 7, 0, 1, 0, 0, 0, 0, 0, 0 };
-    struct server s;
+    struct tpt_server s;
     uint8_t       req[10];
     int           fd;
 
-    server_start(&s, "udp = false;");
+    tpt_server_start(&s, "socks5", "udp = false;");
     fd = tpt_client(s.port);
     tpt_send(fd, greet_noauth, 3);
     expect_bytes(&s, fd, pick_noauth, 2);
