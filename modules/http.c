@@ -288,10 +288,10 @@ httph_request(struct tp_conn *c, const struct http_request *r, size_t n)
     }
     evbuffer_drain(bufferevent_get_input(c->cbev), n);
     if (r->addr.family == AF_UNSPEC) {
-        tp_target_from_name(&c->dst, r->addr.host, r->addr.port);
+        tp_target_from_name(c->dst, r->addr.host, r->addr.port);
     } else {
         tp_proxy_addr_to_sockaddr(&r->addr, &ss, &len);
-        tp_target_from_sockaddr(&c->dst, (struct sockaddr *) &ss, len);
+        tp_target_from_sockaddr(c->dst, (struct sockaddr *) &ss, len);
     }
     event_free(c->timer);
     c->timer = NULL;

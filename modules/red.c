@@ -72,14 +72,14 @@ red_handle(struct tp_conn *c)
     char                           why[96];
 
     if (tp_origdst_tcp(fd, hc->tproxy, &c->client.sa,
-                       &c->dst) != 0) {
+                       c->dst) != 0) {
         snprintf(why, sizeof(why), "(%s: %s)", hc->tproxy ? "getsockname"
                  : "SO_ORIGINAL_DST; is a REDIRECT rule in place?",
                  strerror(errno));
         tp_conn_close(c, TP_END_NO_DST, why);
         return;
     }
-    if (tp_origdst_is_self(c->w->cycle, (struct sockaddr *) &c->dst.ss,
+    if (tp_origdst_is_self(c->w->cycle, (struct sockaddr *) &c->dst->ss,
                            SOCK_STREAM)) {
         c->w->stats.refused_loop++;
         tp_conn_close(c, TP_END_LOOP, "(destination is tproxyd itself)");

@@ -183,7 +183,12 @@ direct_open(struct redu_sess *rs, const struct sockaddr *dst)
         errno = e;
         return -1;
     }
-    tp_udp_nat_set_fd(rs->s, fd);
+    if (tp_udp_nat_set_fd(rs->s, fd) != 0) {
+        e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
     return 0;
 }
 
@@ -195,9 +200,9 @@ direct_send(struct redu_sess *rs, const struct sockaddr *dst,
     ssize_t            n;
 
     if (st->nat.symmetric) {
-        n = send(rs->s->fd, data, len, 0);
+        n = send(rs->s->pf.fd, data, len, 0);
     } else {
-        n = sendto(rs->s->fd, data, len, 0, dst, sa_len(dst));
+        n = sendto(rs->s->pf.fd, data, len, 0, dst, sa_len(dst));
     }
     return n < 0 ? -1 : 0;
 }
@@ -207,7 +212,7 @@ direct_send(struct redu_sess *rs, const struct sockaddr *dst,
 void
 direct_readable(struct tp_udp_sess *s)
 {
-    struct redu_sess  *rs = s->hdata;
+    struct redu_sess  *rs = tp_udp_sess_hdata(s);
     struct redu_state *st = rs->st;
     union tp_sa        from;
     socklen_t          flen;
@@ -215,7 +220,7 @@ direct_readable(struct tp_udp_sess *s)
 
     for (int i = 0; i < REDU_BUDGET; i++) {
         flen = sizeof(from);
-        n = recvfrom(s->fd, st->nat.buf, st->nat.bufsize, MSG_TRUNC,
+        n = recvfrom(s->pf.fd, st->nat.buf, st->nat.bufsize, MSG_TRUNC,
                      &from.sa, &flen);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -298,7 +303,7 @@ redu_send(struct redu_sess *rs, const struct sockaddr *dst,
 static void
 redu_sess_closed(struct tp_udp_sess *s, const char *why)
 {
-    struct redu_sess  *rs = s->hdata;
+    struct redu_sess  *rs = tp_udp_sess_hdata(s);
     struct redu_state *st = rs->st;
     struct tp_worker  *w = st->sw->w;
     char               cl[TP_SOCKADDR_STRLEN], od[TP_SOCKADDR_STRLEN];
@@ -386,7 +391,7 @@ redu_sess_new(struct redu_state *st, const struct sockaddr *client,
         redu_drop(st, REDU_D_SESSION, client, odst, "new session", ENOMEM);
         return NULL;
     }
-    rs = s->hdata;
+    rs = tp_udp_sess_hdata(s);
     rs->s = s;
     rs->st = st;
     if (sniff && redu_sniff_begin(rs) != 0) {
@@ -425,10 +430,10 @@ redu_from_client(struct redu_state *st, struct tp_udp_sess *s,
         }
     }
     tp_udp_nat_touch(s);
-    if (redu_sniff_held(s->hdata, odst, len)) {
+    if (redu_sniff_held(tp_udp_sess_hdata(s), odst, len)) {
         return;
     }
-    redu_send(s->hdata, odst, st->nat.buf, len);
+    redu_send(tp_udp_sess_hdata(s), odst, st->nat.buf, len);
 }
 
 /* One datagram from the service socket: 0 = go on, -1 = none left. */

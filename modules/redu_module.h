@@ -45,7 +45,7 @@ struct redu_wb;
 
 /*
  * A session's upstream: where its datagrams leave and where replies come
- * from. "direct" is one marked socket (the table's s->fd). "chain" (see
+ * from. "direct" is one marked socket (the table's s->pf.fd). "chain" (see
  * "UDP through a chain" in redu_chain.c) is a datagram tunnel through the
  * handler's chain (socks5 UDP ASSOCIATE, relay UDP), or the direct socket
  * when the chain's bypass matches the session; it finishes opening later
@@ -65,9 +65,9 @@ struct redu_up_ops {
      * errno: the datagram is dropped, the session lives on. */
     int       (*send)(struct redu_sess *rs, const struct sockaddr *dst,
                       const uint8_t *data, size_t len);
-    /* s->fd is readable (NULL if the upstream does not use s->fd). */
+    /* s->pf.fd is readable (NULL if the upstream does not use it). */
     void      (*readable)(struct tp_udp_sess *s);
-    /* Free what open made (the table closes s->fd itself); may be NULL. */
+    /* Free what open made (the table closes s->pf.fd itself); may be NULL. */
     void      (*close)(struct redu_sess *rs);
 };
 
@@ -77,11 +77,12 @@ struct redu_ref {
     struct redu_ref    *next;           /* most recent first */
     struct redu_wb     *wb;
     struct redu_sess   *rs;
-    int                 cfd;            /* connected, or -1: use wb->fd */
-    struct event        cev;            /* the client's datagrams on cfd */
+    struct tp_pollfd    cpf;            /* connected socket (fd -1: none,
+                                         * wb->fd serves): the client's
+                                         * datagrams, in the epoll set */
 };
 
-/* Per session, in the table's session allocation (hdata). */
+/* Per session, in the table's session allocation (tp_udp_sess_hdata). */
 struct redu_sess {
     struct tp_udp_sess *s;
     struct redu_state  *st;

@@ -274,14 +274,15 @@ wb_sweep_cb(evutil_socket_t fd, short what, void *arg)
 /* The client's datagrams to r->wb->addr on the session's connected
  * socket: no control message, no lookup, no queue shared with others. */
 static void
-cref_read_cb(evutil_socket_t fd, short what, void *arg)
+cref_read_cb(struct tp_pollfd *pf, uint32_t revents)
 {
-    struct redu_ref    *r = arg;
+    struct redu_ref    *r = container_of(pf, struct redu_ref, cpf);
     struct redu_state  *st = r->rs->st;
     struct tp_udp_sess *s = r->rs->s;
+    int                 fd = pf->fd;
     ssize_t             n;
 
-    (void) what;
+    (void) revents;
     for (int i = 0; i < REDU_BUDGET; i++) {
         n = recv(fd, st->nat.buf, st->nat.bufsize, MSG_TRUNC);
         if (n < 0) {
@@ -309,20 +310,26 @@ cref_open(struct redu_sess *rs, struct redu_ref *r)
 {
     struct redu_state *st = rs->st;
     const char        *what;
+    int                fd;
 
-    r->cfd = -1;
+    tp_pollfd_init(&r->cpf, -1, cref_read_cb);
     if (r->wb->nconn >= REDU_CONN_PER_REMOTE || st->nconn >= st->nat.max) {
         return;
     }
-    r->cfd = wb_socket(&r->wb->addr, &rs->s->client,
-                       st->sw->svc->sockopts.mark, &what);
-    if (r->cfd < 0) {
+    fd = wb_socket(&r->wb->addr, &rs->s->client, st->sw->svc->sockopts.mark,
+                   &what);
+    if (fd < 0) {
         tp_log_debug("%s: %s: %s", st->sw->svc->name, what, strerror(errno));
         return;
     }
-    event_assign(&r->cev, st->nat.base, r->cfd, EV_READ | EV_PERSIST,
-                 cref_read_cb, r);
-    event_add(&r->cev, NULL);
+    r->cpf.fd = fd;
+    if (tp_poll_set(&st->sw->w->poller, &r->cpf, EPOLLIN) != 0) {
+        tp_log_debug("%s: write-back socket: epoll: %s", st->sw->svc->name,
+                     strerror(errno));
+        close(fd);
+        r->cpf.fd = -1;
+        return;
+    }
     r->wb->nconn++;
     st->nconn++;
     st->conn_made++;
@@ -339,9 +346,9 @@ ref_drop(struct redu_sess *rs, struct redu_ref *r)
     }
     *pp = r->next;
     rs->nrefs--;
-    if (r->cfd >= 0) {
-        event_del(&r->cev);
-        close(r->cfd);
+    if (r->cpf.fd >= 0) {
+        tp_poll_del(&rs->st->sw->w->poller, &r->cpf);
+        close(r->cpf.fd);
         r->wb->nconn--;
         rs->st->nconn--;
     }
@@ -427,8 +434,8 @@ redu_deliver(struct redu_sess *rs, const union tp_sa *from,
     if (r == NULL) {
         return;
     }
-    if (r->cfd >= 0) {
-        n = send(r->cfd, data, len, 0);
+    if (r->cpf.fd >= 0) {
+        n = send(r->cpf.fd, data, len, 0);
     } else {
         n = sendto(r->wb->fd, data, len, 0, &s->client.sa,
                    tp_sa_len(&s->client));

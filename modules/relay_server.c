@@ -277,7 +277,7 @@ relayh_udp_socket(struct relayh_udp *u, const struct tp_proxy_addr *dst)
     if (u->fd >= 0 && connect(u->fd, (struct sockaddr *) &ss, sl) != 0) {
         return -1;
     }
-    tp_target_from_sockaddr(&u->c->dst, (struct sockaddr *) &ss, sl);
+    tp_target_from_sockaddr(u->c->dst, (struct sockaddr *) &ss, sl);
     return u->fd < 0 ? -1 : 0;
 }
 
@@ -411,10 +411,10 @@ relayh_request(struct tp_conn *c, const struct relay_request *r, size_t n)
     }
     evbuffer_drain(bufferevent_get_input(c->cbev), n);
     if (r->f.addr.family == AF_UNSPEC) {
-        tp_target_from_name(&c->dst, r->f.addr.host, r->f.addr.port);
+        tp_target_from_name(c->dst, r->f.addr.host, r->f.addr.port);
     } else {
         tp_proxy_addr_to_sockaddr(&r->f.addr, &ss, &len);
-        tp_target_from_sockaddr(&c->dst, (struct sockaddr *) &ss, len);
+        tp_target_from_sockaddr(c->dst, (struct sockaddr *) &ss, len);
     }
     event_free(c->timer);
     c->timer = NULL;

@@ -87,10 +87,10 @@ s5h_forward(struct tp_conn *c, const struct tp_proxy_addr *a)
     socklen_t               len;
 
     if (a->family == AF_UNSPEC) {
-        tp_target_from_name(&c->dst, a->host, a->port);
+        tp_target_from_name(c->dst, a->host, a->port);
     } else {
         tp_proxy_addr_to_sockaddr(a, &ss, &len);
-        tp_target_from_sockaddr(&c->dst, (struct sockaddr *) &ss, len);
+        tp_target_from_sockaddr(c->dst, (struct sockaddr *) &ss, len);
     }
     event_free(c->timer);
     c->timer = NULL;
@@ -277,8 +277,8 @@ s5h_udp_client_cb(evutil_socket_t fd, short what, void *arg)
         }
         memcpy(&u->peer, &src, sl);
         u->peerlen = sl;
-        if (u->c->dst.sslen == 0) {
-            tp_target_from_sockaddr(&u->c->dst, (struct sockaddr *) &dst, dl);
+        if (u->c->dst->sslen == 0) {
+            tp_target_from_sockaddr(u->c->dst, (struct sockaddr *) &dst, dl);
         }
         if (u->ofd < 0 && u->tun == NULL) {     /* the chain is opening */
             s5h_udp_queue(u, &dst, buf + hl, (size_t) n - (size_t) hl);

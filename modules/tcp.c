@@ -17,7 +17,7 @@ tcp_handle(struct tp_conn *c)
 
     n = tp_select_node(&fw->selector, fw->nodes, fw->nnodes, &fw->rr,
                        tp_now_ms());
-    tp_target_from_name(&c->dst, n->addr.host, n->addr.port);
+    tp_target_from_name(c->dst, n->addr.host, n->addr.port);
     tp_conn_forward(c);
 }
 

@@ -83,7 +83,7 @@ udp_reply(struct tp_udp_sess *s)
     struct udp_state *st = s->nat->arg;
     ssize_t           n;
 
-    while ((n = recv(s->fd, s->nat->buf, s->nat->bufsize, 0)) >= 0) {
+    while ((n = recv(s->pf.fd, s->nat->buf, s->nat->bufsize, 0)) >= 0) {
         s->down_bytes += (uint64_t) n;
         s->down_pkts++;
         tp_udp_nat_touch(s);
@@ -155,7 +155,7 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
         s->up_bytes += (uint64_t) n;
         s->up_pkts++;
         tp_udp_nat_touch(s);
-        send(s->fd, st->nat.buf, (size_t) n, 0);
+        send(s->pf.fd, st->nat.buf, (size_t) n, 0);
     }
 }
 

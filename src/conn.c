@@ -35,6 +35,28 @@ tp_end_name(enum tp_end why)
     return end_names[why];
 }
 
+static const char *
+dst_str(const struct tp_conn *c, char *buf, size_t size)
+{
+    if (c->dst != NULL) {
+        return tp_target_str(c->dst, buf, size);
+    }
+    return c->dst_str != NULL ? c->dst_str : "-";
+}
+
+/* Relaying: only the logs need dst now, as a string a tenth its size. */
+static void
+conn_compact(struct tp_conn *c)
+{
+    char ds[300];
+
+    c->dst_str = strdup(tp_target_str(c->dst, ds, sizeof(ds)));
+    if (c->dst_str != NULL) {
+        free(c->dst);
+        c->dst = NULL;
+    }
+}
+
 void
 tp_conn_log(int level, const struct tp_conn *c, const char *fmt, ...)
 {
@@ -51,8 +73,7 @@ tp_conn_log(int level, const struct tp_conn *c, const char *fmt, ...)
                  (unsigned long long) c->id,
                  tp_sockaddr_str(&c->client.sa, cl,
                                  sizeof(cl)),
-                 tp_target_str(&c->dst, ds, sizeof(ds)),
-                 state_names[c->state], msg);
+                 dst_str(c, ds, sizeof(ds)), state_names[c->state], msg);
 }
 
 struct tp_conn *
@@ -63,7 +84,8 @@ tp_conn_new(struct tp_svc_worker *sw, int fd, const struct sockaddr *peer,
     struct tp_conn               *c = calloc(1, sizeof(*c));
     struct tp_worker             *w = sw->w;
 
-    if (c == NULL) {
+    if (c == NULL || (c->dst = calloc(1, sizeof(*c->dst))) == NULL) {
+        free(c);
         return NULL;
     }
     lops = sw->svc->listener.mod->role[TP_ROLE_LISTENER].ops;
@@ -71,6 +93,7 @@ tp_conn_new(struct tp_svc_worker *sw, int fd, const struct sockaddr *peer,
                          : bufferevent_socket_new(w->base, fd,
                                                   BEV_OPT_CLOSE_ON_FREE);
     if (c->cbev == NULL) {
+        free(c->dst);
         free(c);
         return NULL;
     }
@@ -112,7 +135,7 @@ static const char *
 orig_str(const struct tp_conn *c, char *buf, size_t size)
 {
     if (c->orig.sa.sa_family == AF_UNSPEC) {
-        return tp_target_str(&c->dst, buf, size);
+        return dst_str(c, buf, size);
     }
     return tp_sockaddr_str(&c->orig.sa, buf, size);
 }
@@ -120,15 +143,16 @@ orig_str(const struct tp_conn *c, char *buf, size_t size)
 static void
 access_log(const struct tp_conn *c, enum tp_end why, const char *detail)
 {
-    char     cl[TP_SOCKADDR_STRLEN], od[300], ds[300];
-    uint64_t ms = tp_now_ms() - c->start_ms;
+    char        cl[TP_SOCKADDR_STRLEN], obuf[300], dbuf[300];
+    const char *od, *ds;
+    uint64_t    ms = tp_now_ms() - c->start_ms;
 
     if (TP_LOG_INFO > tp_log_sink.level) {
         return;
     }
     tp_sockaddr_str(&c->client.sa, cl, sizeof(cl));
-    orig_str(c, od, sizeof(od));
-    tp_target_str(&c->dst, ds, sizeof(ds));
+    od = orig_str(c, obuf, sizeof(obuf));
+    ds = dst_str(c, dbuf, sizeof(dbuf));
     tp_log_write(TP_LOG_INFO, "#%d-%llu %s %s -> %s host=%s dial=%s via=%s "
                  "up=%llu down=%llu ms=%llu end=%s%s%s",
                  c->w->slot, (unsigned long long) c->id, c->sw->svc->name,
@@ -177,6 +201,8 @@ tp_conn_close(struct tp_conn *c, enum tp_end why, const char *detail)
         }
     }
     free(c->host);
+    free(c->dst);
+    free(c->dst_str);
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -315,7 +341,7 @@ conn_dialed(void *arg, struct bufferevent *bev, int err, const char *why)
         tp_conn_log(TP_LOG_INFO, c, "sniffed name failed (%s); falling back "
                     "to the original destination", why);
         c->fell_back = true;
-        tp_target_from_sockaddr(&c->dst, &c->orig.sa, tp_sa_len(&c->orig));
+        tp_target_from_sockaddr(c->dst, &c->orig.sa, tp_sa_len(&c->orig));
         conn_dial(c);
         return;
     }
@@ -330,7 +356,8 @@ conn_dialed(void *arg, struct bufferevent *bev, int err, const char *why)
     }
     /* The relay owns both streams from here on. */
     c->state = TP_ST_RELAY;
-    tp_relay_start(&c->relay, c->w->base, &c->w->pipes, c->cbev, bev,
+    conn_compact(c);
+    tp_relay_start(&c->relay, &c->w->relays, c->cbev, bev,
                    c->sw->svc->idle_timeout_ms, relay_done);
     c->cbev = NULL;
 }
@@ -342,7 +369,7 @@ conn_dial(struct tp_conn *c)
 
     c->state = TP_ST_DIAL;
     bufferevent_disable(c->cbev, EV_READ);
-    tp_dial_start(&c->dial, c->w, &c->dst, c->chain, svc->sockopts.mark,
+    tp_dial_start(&c->dial, c->w, c->dst, c->chain, svc->sockopts.mark,
                   svc->connect_timeout_ms, conn_dialed, c);
 }
 
@@ -353,8 +380,8 @@ conn_after_sniff(struct tp_conn *c)
     const struct tp_service *svc = c->sw->svc;
     const struct sockaddr   *ip = c->orig.sa.sa_family != AF_UNSPEC
                                   ? &c->orig.sa
-                                  : c->dst.host[0] ? NULL
-                                  : (const struct sockaddr *) &c->dst.ss;
+                                  : c->dst->host[0] ? NULL
+                                  : (const struct sockaddr *) &c->dst->ss;
     char                     why[300];
 
     if (svc->bypass != NULL
@@ -371,16 +398,16 @@ conn_after_sniff(struct tp_conn *c)
         c->route = "direct(bypass)";
     }
     if (c->host != NULL && !(c->sniff && c->sniff->dial_original)) {
-        tp_target_from_name(&c->dst, c->host, c->dst.port);
-        c->dst.untrusted = true;
-        if (c->dst.host[0] == '\0' && c->orig.sa.sa_family != AF_UNSPEC
-            && tp_sockaddr_is_local_only((struct sockaddr *) &c->dst.ss)) {
+        tp_target_from_name(c->dst, c->host, c->dst->port);
+        c->dst->untrusted = true;
+        if (c->dst->host[0] == '\0' && c->orig.sa.sa_family != AF_UNSPEC
+            && tp_sockaddr_is_local_only((struct sockaddr *) &c->dst->ss)) {
             /* "127.0.0.1" as a Host: the original address instead */
-            tp_target_from_sockaddr(&c->dst, &c->orig.sa,
+            tp_target_from_sockaddr(c->dst, &c->orig.sa,
                                     tp_sa_len(&c->orig));
         }
     }
-    if (c->chain != NULL && tp_chain_hops(c->chain, &c->dst) == 0) {
+    if (c->chain != NULL && tp_chain_hops(c->chain, c->dst) == 0) {
         c->chain = NULL;                /* hop 0's bypass: no hop is used */
         c->route = "direct(hop-bypass)";
     }
@@ -391,10 +418,10 @@ void
 tp_conn_forward(struct tp_conn *c)
 {
     if ((c->state == TP_ST_ACCEPTED || c->state == TP_ST_HANDSHAKE)
-        && c->dst.host[0] == '\0') {
-        tp_sa_set(&c->orig, (const struct sockaddr *) &c->dst.ss);
+        && c->dst->host[0] == '\0') {
+        tp_sa_set(&c->orig, (const struct sockaddr *) &c->dst->ss);
     }
-    if (c->sniff != NULL && tp_sniff_wanted(c->sniff, c->dst.port)) {
+    if (c->sniff != NULL && tp_sniff_wanted(c->sniff, c->dst->port)) {
         c->state = TP_ST_SNIFF;
         tp_sniff_start(c, conn_after_sniff);
         return;

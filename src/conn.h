@@ -53,10 +53,14 @@ struct tp_conn {
     struct tp_worker           *w;
     uint64_t                    id;
     int                         state;          /* enum tp_conn_state */
+    bool                        fell_back;      /* sniffed name failed */
     union tp_sa                 client;         /* v4-mapped unmapped */
     union tp_sa                 orig;           /* original destination
                                                    (AF_UNSPEC: same as dst) */
-    struct tp_target            dst;            /* where it goes */
+    struct tp_target           *dst;            /* where it goes; freed once
+                                                   relaying (400 bytes) */
+    char                       *dst_str;        /* dst, for the logs, from
+                                                   then on */
     char                       *host;           /* sniffed name, or NULL */
     const char                 *route;          /* "direct" or chain name */
     const struct tp_chain      *chain;          /* NULL: direct */
@@ -72,7 +76,6 @@ struct tp_conn {
     void                       *hctx;           /* handler's state */
     void                      (*hctx_free)(void *hctx);
     uint64_t                    start_ms;
-    bool                        fell_back;      /* sniffed name failed */
 };
 
 struct tp_conn *tp_conn_new(struct tp_svc_worker *sw, int fd,
@@ -84,7 +87,7 @@ struct tp_conn *tp_conn_new(struct tp_svc_worker *sw, int fd,
 void tp_conn_handshake(struct tp_conn *c, uint64_t timeout_ms,
     void (*read_cb)(struct bufferevent *bev, void *c),
     void (*on_timeout)(int fd, short what, void *c), const char *proto);
-/* Route, sniff (if c->sniff), dial, then relay. c->dst must be set. */
+/* Route, sniff (if c->sniff), dial, then relay. *c->dst must be set. */
 void tp_conn_forward(struct tp_conn *c);
 /* Hand the client stream, with a reply queued in its output, to a small
  * closer that frees it once the reply is written (or after 5 s), so that

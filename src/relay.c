@@ -20,13 +20,55 @@
 
 #define RELAY_HIWAT (256 * 1024)
 
-uint64_t
-tp_relay_now_ms(struct tp_relay *r)
+static uint64_t
+env_now_ms(struct tp_relay_env *env)
 {
     struct timeval tv;
 
-    event_base_gettimeofday_cached(r->base, &tv);
+    event_base_gettimeofday_cached(env->base, &tv);
     return (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
+}
+
+uint64_t
+tp_relay_now_ms(struct tp_relay *r)
+{
+    return env_now_ms(r->env);
+}
+
+static void
+idle_unlink(struct tp_relay *r)
+{
+    struct tp_relay_env *env = r->env;
+
+    if (!r->listed) {
+        return;
+    }
+    if (r->older) r->older->newer = r->newer; else env->oldest = r->newer;
+    if (r->newer) r->newer->older = r->older; else env->newest = r->older;
+    r->older = r->newer = NULL;
+    r->listed = false;
+}
+
+static void
+idle_push(struct tp_relay *r)
+{
+    struct tp_relay_env *env = r->env;
+
+    r->older = env->newest;
+    r->newer = NULL;
+    if (env->newest) env->newest->newer = r; else env->oldest = r;
+    env->newest = r;
+    r->listed = true;
+}
+
+void
+tp_relay_touch(struct tp_relay *r)
+{
+    r->last_ms = tp_relay_now_ms(r);
+    if (r->listed && r->env->newest != r) {
+        idle_unlink(r);
+        idle_push(r);
+    }
 }
 
 static bool
@@ -44,7 +86,7 @@ maybe_splice(struct tp_relay *r)
 {
     if (r->splice == NULL && r->a.plain && r->b.plain && !r->a.eof
         && !r->b.eof && buffers_empty(r)) {
-        tp_splice_start(r, r->base);
+        tp_splice_start(r);
     }
 }
 
@@ -82,7 +124,7 @@ fin_poll_arm(struct tp_relay *r)
     struct timeval tv = { 0, 10000 };
 
     if (r->fin == NULL) {
-        r->fin = evtimer_new(r->base, fin_poll_cb, r);
+        r->fin = evtimer_new(r->env->base, fin_poll_cb, r);
     }
     if (r->fin != NULL) {
         evtimer_add(r->fin, &tv);
@@ -178,7 +220,7 @@ relay_move(struct tp_relay_side *from)
         return;
     }
     from->bytes += n;
-    from->relay->last_ms = tp_relay_now_ms(from->relay);
+    tp_relay_touch(from->relay);
     evbuffer_add_buffer(out, in);
     if (evbuffer_get_length(out) >= RELAY_HIWAT) {
         bufferevent_disable(from->bev, EV_READ);
@@ -263,7 +305,7 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_EOF) {
         if (r->eof_later == NULL) {
-            r->eof_later = evtimer_new(r->base, eof_later_cb, r);
+            r->eof_later = evtimer_new(r->env->base, eof_later_cb, r);
         }
         if (r->eof_later == NULL) {
             side_eof(side);
@@ -279,22 +321,50 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+/* The list runs from least to most recently active: only its head can
+ * have been idle for min_idle_ms, so the walk stops at the first relay
+ * that has not (exact when every service has the same idle_timeout). */
 static void
-relay_idle_cb(evutil_socket_t fd, short what, void *arg)
+idle_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct tp_relay *r = arg;
-    uint64_t         now = tp_relay_now_ms(r), left;
-    struct timeval   tv;
+    struct tp_relay_env *env = arg;
+    uint64_t             now = env_now_ms(env);
+    struct tp_relay     *r = env->oldest, *next;
 
     (void) fd; (void) what;
-    if (now - r->last_ms >= r->idle_ms) {
-        relay_finish(r, TP_RELAY_IDLE);
-        return;
+    for (; r != NULL && now - r->last_ms >= env->min_idle_ms; r = next) {
+        next = r->newer;    /* finishing r unlinks only r */
+        if (now - r->last_ms >= r->idle_ms) {
+            relay_finish(r, TP_RELAY_IDLE);
+        }
     }
-    left = r->idle_ms - (now - r->last_ms);
-    tv.tv_sec = (time_t) (left / 1000);
-    tv.tv_usec = (suseconds_t) (left % 1000) * 1000;
-    evtimer_add(&r->idle, &tv);
+}
+
+int
+tp_relay_env_init(struct tp_relay_env *env, struct event_base *base,
+    struct tp_poller *poller)
+{
+    struct timeval tv = { 1, 0 };
+
+    memset(env, 0, sizeof(*env));
+    env->base = base;
+    env->poller = poller;
+    env->sweep = event_new(base, -1, EV_PERSIST, idle_sweep_cb, env);
+    if (env->sweep == NULL || event_add(env->sweep, &tv) != 0) {
+        tp_relay_env_free(env);
+        return -1;
+    }
+    return 0;
+}
+
+void
+tp_relay_env_free(struct tp_relay_env *env)
+{
+    if (env->sweep != NULL) {
+        event_free(env->sweep);
+    }
+    tp_pipe_pool_free(&env->pipes);
+    memset(env, 0, sizeof(*env));
 }
 
 static void
@@ -322,28 +392,24 @@ side_init(struct tp_relay *r, struct tp_relay_side *s,
 }
 
 int
-tp_relay_start(struct tp_relay *r, struct event_base *base,
-    struct tp_pipe_pool *pool, struct bufferevent *a, struct bufferevent *b,
-    uint64_t idle_ms, void (*done)(struct tp_relay *r, enum tp_relay_end end))
+tp_relay_start(struct tp_relay *r, struct tp_relay_env *env,
+    struct bufferevent *a, struct bufferevent *b, uint64_t idle_ms,
+    void (*done)(struct tp_relay *r, enum tp_relay_end end))
 {
-    struct timeval tv;
-
     memset(r, 0, sizeof(*r));
-    r->base = base;
-    r->pool = pool;
+    r->env = env;
     r->done = done;
     r->idle_ms = idle_ms;
     side_init(r, &r->a, &r->b, a);
     side_init(r, &r->b, &r->a, b);
     r->last_ms = tp_relay_now_ms(r);
     if (idle_ms > 0) {
-        evtimer_assign(&r->idle, base, relay_idle_cb, r);
-        tv.tv_sec = (time_t) (idle_ms / 1000);
-        tv.tv_usec = (suseconds_t) (idle_ms % 1000) * 1000;
-        evtimer_add(&r->idle, &tv);
-        r->idle_armed = true;
+        if (env->min_idle_ms == 0 || idle_ms < env->min_idle_ms) {
+            env->min_idle_ms = idle_ms;
+        }
+        idle_push(r);
     }
-    if (buffers_empty(r) && tp_splice_start(r, base) == 0) {
+    if (buffers_empty(r) && tp_splice_start(r) == 0) {
         return 0;
     }
     bufferevent_enable(a, EV_READ | EV_WRITE);
@@ -366,10 +432,7 @@ tp_relay_stop(struct tp_relay *r)
         bufferevent_setcb(r->b.bev, NULL, NULL, NULL, NULL);
         bufferevent_disable(r->b.bev, EV_READ | EV_WRITE);
     }
-    if (r->idle_armed) {
-        event_del(&r->idle);
-        r->idle_armed = false;
-    }
+    idle_unlink(r);
     if (r->fin != NULL) {
         event_free(r->fin);
         r->fin = NULL;

@@ -9,10 +9,10 @@
 #define TP_RELAY_H
 
 #include "tproxyd.h"
-
-#include <event2/event_struct.h>
+#include "poller.h"
 
 struct bufferevent;
+struct event;
 struct event_base;
 
 enum tp_relay_end {
@@ -31,16 +31,28 @@ struct tp_pipe_pool {
 
 struct tp_relay;
 
+/* What a worker's relays share: the loop, the pipe pool, the epoll set of
+ * spliced sockets, and one idle sweep (a list of relays from least to
+ * most recently active, walked every second) instead of a timer each. */
+struct tp_relay_env {
+    struct event_base      *base;
+    struct tp_poller       *poller;
+    struct tp_pipe_pool     pipes;
+    struct tp_relay        *oldest, *newest;
+    uint64_t                min_idle_ms;    /* shortest idle_ms seen */
+    struct event           *sweep;
+};
+
 struct tp_relay_side {
     struct bufferevent     *bev;        /* buffered backend; NULL if spliced */
-    int                     fd;         /* spliced backend; -1 if buffered */
     struct tp_relay_side   *peer;
     struct tp_relay        *relay;
     uint64_t                bytes;      /* read from this side */
+    struct bufferevent     *fin_bottom; /* FIN due once this is drained */
+    int                     fd;         /* spliced backend; -1 if buffered */
     bool                    eof;        /* this side sent FIN */
     bool                    shut;       /* we sent FIN to this side */
     bool                    plain;      /* a plain socket: shutdown works */
-    struct bufferevent     *fin_bottom; /* FIN due once this is drained */
     bool                    eof_due;    /* EOF seen, handled next turn */
 };
 
@@ -48,34 +60,39 @@ struct tp_splice;
 
 struct tp_relay {
     struct tp_relay_side    a, b;       /* a = client, b = upstream */
-    struct event_base      *base;
-    struct tp_pipe_pool    *pool;
+    struct tp_relay_env    *env;
     struct tp_splice       *splice;     /* zero-copy backend, when used */
-    struct event            idle;
-    bool                    idle_armed;
+    struct tp_relay        *older, *newer;  /* env's idle list */
     struct event           *fin;        /* polls layered FINs (lazy) */
     struct event           *eof_later;  /* layered EOFs, one turn later */
     uint64_t                idle_ms;
     uint64_t                last_ms;    /* last byte moved */
-    int                     err;        /* errno of a reset */
     void                  (*done)(struct tp_relay *r, enum tp_relay_end end);
+    int                     err;        /* errno of a reset */
+    bool                    listed;     /* on the idle list */
 };
 
 /* Start relaying; bytes already buffered on either side are sent first.
  * The relay owns both streams from now on. done() is called exactly once
  * (not after tp_relay_stop); then the owner calls tp_relay_free(). */
-int tp_relay_start(struct tp_relay *r, struct event_base *base,
-    struct tp_pipe_pool *pool, struct bufferevent *a, struct bufferevent *b,
-    uint64_t idle_ms, void (*done)(struct tp_relay *r, enum tp_relay_end end));
+int tp_relay_start(struct tp_relay *r, struct tp_relay_env *env,
+    struct bufferevent *a, struct bufferevent *b, uint64_t idle_ms,
+    void (*done)(struct tp_relay *r, enum tp_relay_end end));
 void tp_relay_stop(struct tp_relay *r);
 /* Closes both streams; a reset side is closed with RST (SO_LINGER 0). */
 void tp_relay_free(struct tp_relay *r, bool reset_a, bool reset_b);
 uint64_t tp_relay_now_ms(struct tp_relay *r);
+/* Bytes moved: the relay is active now (for the idle sweep). */
+void tp_relay_touch(struct tp_relay *r);
+/* 0, or -1 when out of memory. Every relay must have ended before free. */
+int tp_relay_env_init(struct tp_relay_env *env, struct event_base *base,
+    struct tp_poller *poller);
+void tp_relay_env_free(struct tp_relay_env *env);
 /* The socket of a side, whichever backend holds it (-1 if none). */
 int tp_relay_side_fd(const struct tp_relay_side *s);
 
 int tp_pipe_get(struct tp_pipe_pool *pool, int p[2]);
 void tp_pipe_put(struct tp_pipe_pool *pool, int p[2]);
-void tp_pipe_pool_free(struct tp_pipe_pool *pool);
+void tp_pipe_pool_free(struct tp_pipe_pool *pool);  /* by tp_relay_env_free */
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * splice.c - zero-copy relay backend. On entry the bufferevents are
- * released and the relay keeps the bare sockets, with one event per socket
- * (read interest for the direction it feeds, write interest for the one it
- * drains). A direction borrows a pipe from the worker's pool only while
+ * released and the relay keeps the bare sockets in the worker's epoll set
+ * (poller.h), with read interest for the direction a socket feeds and
+ * write interest for the one it drains. A direction borrows a pipe from the worker's pool only while
  * bytes are in flight: splice src -> pipe, then pipe -> dst; when the pipe
  * is empty again it goes back to the pool. A direction ends when its
  * source has sent FIN and the pipe is empty: dst gets shutdown(SHUT_WR).
@@ -33,8 +33,7 @@ struct tp_splice_dir {
 struct tp_splice {
     struct tp_relay        *r;
     struct tp_splice_dir    up, down;       /* a -> b, b -> a */
-    struct event            ev_a, ev_b;
-    short                   flags_a, flags_b;
+    struct tp_pollfd        pf_a, pf_b;
 };
 
 int
@@ -130,7 +129,7 @@ dir_flush(struct tp_splice_dir *d)
     }
     d->want_write = false;
     if (d->pipe[0] >= 0) {
-        tp_pipe_put(r->pool, d->pipe);
+        tp_pipe_put(&r->env->pipes, d->pipe);
     }
     d->want_read = !d->from->eof;
     if (d->from->eof && !d->to->shut) {
@@ -151,7 +150,7 @@ dir_pump(struct tp_splice_dir *d)
     struct tp_relay *r = d->from->relay;
     ssize_t          n;
 
-    if (d->pipe[0] < 0 && tp_pipe_get(r->pool, d->pipe) != 0) {
+    if (d->pipe[0] < 0 && tp_pipe_get(&r->env->pipes, d->pipe) != 0) {
         return dir_error(d, d->from);       /* fd exhaustion: this flow */
     }
     n = splice(d->from->fd, NULL, d->pipe[1], NULL, SPLICE_CHUNK,
@@ -159,7 +158,7 @@ dir_pump(struct tp_splice_dir *d)
     if (n > 0) {
         d->in_pipe += (size_t) n;
         d->from->bytes += (uint64_t) n;
-        r->last_ms = tp_relay_now_ms(r);
+        tp_relay_touch(r);
     } else if (n == 0) {
         d->from->eof = true;
     } else if (errno != EAGAIN) {
@@ -168,55 +167,70 @@ dir_pump(struct tp_splice_dir *d)
     return dir_flush(d);
 }
 
-static void sock_cb(evutil_socket_t fd, short what, void *arg);
-
-/* Re-arm each socket's event with the interest its two directions need. */
-static void
-sync_one(struct tp_splice *sp, struct event *ev, short *cur, int fd,
-    short want, struct tp_relay_side *side)
+static uint32_t
+want_a(const struct tp_splice *sp)
 {
-    if (want == *cur) {
-        return;
+    return (sp->up.want_read ? EPOLLIN : 0)
+           | (sp->down.want_write ? EPOLLOUT : 0);
+}
+
+static uint32_t
+want_b(const struct tp_splice *sp)
+{
+    return (sp->down.want_read ? EPOLLIN : 0)
+           | (sp->up.want_write ? EPOLLOUT : 0);
+}
+
+/* Give each socket the interest its two directions need. -1 when the
+ * relay ended (the epoll set refused). */
+static int
+sync_interest(struct tp_splice *sp)
+{
+    struct tp_relay  *r = sp->r;
+    struct tp_poller *p = r->env->poller;
+
+    if (tp_poll_set(p, &sp->pf_a, want_a(sp)) != 0
+        || tp_poll_set(p, &sp->pf_b, want_b(sp)) != 0) {
+        r->err = errno;
+        splice_end(r, TP_RELAY_A_RESET);
+        return -1;
     }
-    if (*cur != 0) {
-        event_del(ev);
-    }
-    *cur = want;
-    if (want != 0) {
-        event_assign(ev, sp->r->base, fd, want | EV_PERSIST, sock_cb, side);
-        event_add(ev, NULL);
-    }
+    return 0;
 }
 
 static void
-sync_events(struct tp_splice *sp)
+side_ready(struct tp_splice *sp, struct tp_relay_side *side, uint32_t ev)
 {
-    short a = (short) ((sp->up.want_read ? EV_READ : 0)
-                       | (sp->down.want_write ? EV_WRITE : 0));
-    short b = (short) ((sp->down.want_read ? EV_READ : 0)
-                       | (sp->up.want_write ? EV_WRITE : 0));
-
-    sync_one(sp, &sp->ev_a, &sp->flags_a, sp->r->a.fd, a, &sp->r->a);
-    sync_one(sp, &sp->ev_b, &sp->flags_b, sp->r->b.fd, b, &sp->r->b);
-}
-
-static void
-sock_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct tp_relay_side *side = arg;
-    struct tp_relay      *r = side->relay;
-    struct tp_splice     *sp = r->splice;
+    struct tp_relay      *r = sp->r;
     struct tp_splice_dir *out = side == &r->a ? &sp->up : &sp->down;
     struct tp_splice_dir *in = side == &r->a ? &sp->down : &sp->up;
 
-    (void) fd;
-    if ((what & EV_WRITE) && in->want_write && dir_flush(in) != 0) {
+    if (ev & (EPOLLERR | EPOLLHUP)) {
+        ev |= EPOLLIN | EPOLLOUT;   /* the calls below see the error */
+    }
+    if ((ev & EPOLLOUT) && in->want_write && dir_flush(in) != 0) {
         return;
     }
-    if ((what & EV_READ) && out->want_read && dir_pump(out) != 0) {
+    if ((ev & EPOLLIN) && out->want_read && dir_pump(out) != 0) {
         return;
     }
-    sync_events(sp);
+    sync_interest(sp);
+}
+
+static void
+sock_a_cb(struct tp_pollfd *pf, uint32_t ev)
+{
+    struct tp_splice *sp = container_of(pf, struct tp_splice, pf_a);
+
+    side_ready(sp, &sp->r->a, ev);
+}
+
+static void
+sock_b_cb(struct tp_pollfd *pf, uint32_t ev)
+{
+    struct tp_splice *sp = container_of(pf, struct tp_splice, pf_b);
+
+    side_ready(sp, &sp->r->b, ev);
 }
 
 /* Take the socket out of its bufferevent, which is then freed. */
@@ -230,34 +244,41 @@ side_unwrap(struct tp_relay_side *s)
 }
 
 int
-tp_splice_start(struct tp_relay *r, struct event_base *base)
+tp_splice_start(struct tp_relay *r)
 {
+    struct tp_poller *p = r->env->poller;
     struct tp_splice *sp;
 
-    (void) base;
-    if (!r->a.plain || !r->b.plain || bufferevent_getfd(r->a.bev) < 0
-        || bufferevent_getfd(r->b.bev) < 0) {
+    if (p == NULL || !r->a.plain || !r->b.plain
+        || bufferevent_getfd(r->a.bev) < 0 || bufferevent_getfd(r->b.bev) < 0) {
         return -1;
     }
     sp = calloc(1, sizeof(*sp));
     if (sp == NULL) {
         return -1;
     }
-    bufferevent_setcb(r->a.bev, NULL, NULL, NULL, NULL);
-    bufferevent_setcb(r->b.bev, NULL, NULL, NULL, NULL);
-    bufferevent_disable(r->a.bev, EV_READ | EV_WRITE);
-    bufferevent_disable(r->b.bev, EV_READ | EV_WRITE);
-    /* Both sockets checked above: from here on nothing can fail, so no
-     * half-unwrapped relay is ever handed back to the buffered backend. */
-    side_unwrap(&r->a);
-    side_unwrap(&r->b);
     sp->r = r;
     sp->up = (struct tp_splice_dir) { &r->a, &r->b, { -1, -1 }, 0, true,
                                       false };
     sp->down = (struct tp_splice_dir) { &r->b, &r->a, { -1, -1 }, 0, true,
                                         false };
+    tp_pollfd_init(&sp->pf_a, bufferevent_getfd(r->a.bev), sock_a_cb);
+    tp_pollfd_init(&sp->pf_b, bufferevent_getfd(r->b.bev), sock_b_cb);
+    if (tp_poll_set(p, &sp->pf_a, want_a(sp)) != 0
+        || tp_poll_set(p, &sp->pf_b, want_b(sp)) != 0) {
+        tp_poll_del(p, &sp->pf_a);
+        free(sp);
+        return -1;
+    }
+    /* Both sockets are in the set: from here on nothing can fail, so no
+     * half-unwrapped relay is ever handed back to the buffered backend. */
+    bufferevent_setcb(r->a.bev, NULL, NULL, NULL, NULL);
+    bufferevent_setcb(r->b.bev, NULL, NULL, NULL, NULL);
+    bufferevent_disable(r->a.bev, EV_READ | EV_WRITE);
+    bufferevent_disable(r->b.bev, EV_READ | EV_WRITE);
+    side_unwrap(&r->a);
+    side_unwrap(&r->b);
     r->splice = sp;
-    sync_events(sp);
     return 0;
 }
 
@@ -269,12 +290,8 @@ tp_splice_stop(struct tp_relay *r)
     if (sp == NULL) {
         return;
     }
-    if (sp->flags_a) {
-        event_del(&sp->ev_a);
-    }
-    if (sp->flags_b) {
-        event_del(&sp->ev_b);
-    }
+    tp_poll_del(r->env->poller, &sp->pf_a);
+    tp_poll_del(r->env->poller, &sp->pf_b);
     if (sp->up.pipe[0] >= 0) {
         close(sp->up.pipe[0]);      /* holds bytes: not reusable */
         close(sp->up.pipe[1]);

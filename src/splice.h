@@ -11,7 +11,7 @@
 #include "relay.h"
 
 /* 0 = splicing; -1 = not possible here (caller uses the buffered relay). */
-int tp_splice_start(struct tp_relay *r, struct event_base *base);
+int tp_splice_start(struct tp_relay *r);
 void tp_splice_stop(struct tp_relay *r);
 
 #endif

@@ -16,8 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Handler bytes start here after a session (keeps them 16-aligned). */
-#define SESS_SIZE ((sizeof(struct tp_udp_sess) + 15) & ~(size_t) 15)
 
 static void
 sa_copy(union tp_sa *to, const struct sockaddr *from)
@@ -191,11 +189,11 @@ grow(struct tp_udp_nat *nat)
 }
 
 static void
-sess_read_cb(evutil_socket_t fd, short what, void *arg)
+sess_read_cb(struct tp_pollfd *pf, uint32_t revents)
 {
-    struct tp_udp_sess *s = arg;
+    struct tp_udp_sess *s = container_of(pf, struct tp_udp_sess, pf);
 
-    (void) fd; (void) what;
+    (void) revents;
     s->nat->on_readable(s);
 }
 
@@ -209,13 +207,18 @@ tp_udp_nat_add(struct tp_udp_nat *nat, const struct sockaddr *client,
         nat->evicted++;
         tp_udp_nat_close(nat->oldest, "evicted (session table full)");
     }
-    s = calloc(1, SESS_SIZE + nat->hsize);
+    s = calloc(1, TP_UDP_SESS_SIZE + nat->hsize);
     if (s == NULL) {
         nat->refused++;
         return NULL;
     }
     s->nat = nat;
-    s->hdata = nat->hsize ? (char *) s + SESS_SIZE : NULL;
+    tp_pollfd_init(&s->pf, -1, sess_read_cb);
+    if (fd >= 0 && tp_udp_nat_set_fd(s, fd) != 0) {
+        free(s);
+        nat->refused++;
+        return NULL;
+    }
     sa_copy(&s->client, client);
     sa_copy(&s->odst, odst);
     s->hash = key_hash(nat, client, odst);
@@ -226,23 +229,21 @@ tp_udp_nat_add(struct tp_udp_nat *nat, const struct sockaddr *client,
     lru_push(nat, s);
     nat->count++;
     nat->w->nsessions++;
-    s->fd = -1;
-    if (fd >= 0) {
-        tp_udp_nat_set_fd(s, fd);
-    }
     if (nat->count > nat->nbuckets) {
         grow(nat);
     }
     return s;
 }
 
-void
+int
 tp_udp_nat_set_fd(struct tp_udp_sess *s, int fd)
 {
-    s->fd = fd;
-    event_assign(&s->ev, s->nat->base, fd, EV_READ | EV_PERSIST, sess_read_cb,
-                 s);
-    event_add(&s->ev, NULL);
+    s->pf.fd = fd;
+    if (tp_poll_set(&s->nat->w->poller, &s->pf, EPOLLIN) != 0) {
+        s->pf.fd = -1;
+        return -1;
+    }
+    return 0;
 }
 
 void
@@ -269,9 +270,9 @@ tp_udp_nat_close(struct tp_udp_sess *s, const char *why)
     }
     *pp = s->hnext;
     lru_unlink(nat, s);
-    if (s->fd >= 0) {
-        event_del(&s->ev);
-        close(s->fd);
+    if (s->pf.fd >= 0) {
+        tp_poll_del(&nat->w->poller, &s->pf);
+        close(s->pf.fd);
     }
     nat->count--;
     nat->w->nsessions--;

@@ -10,9 +10,11 @@
 #define TP_UDP_NAT_H
 
 #include "tproxyd.h"
+#include "poller.h"
 #include "util.h"
 
-#include <event2/event_struct.h>
+struct event;
+struct event_base;
 
 
 struct tp_udp_nat;
@@ -23,17 +25,14 @@ struct tp_udp_sess {
     struct tp_udp_nat  *nat;
     union tp_sa         client;
     union tp_sa         odst;           /* first original destination */
-    int                 fd;             /* upstream socket, or -1 */
-    struct event        ev;             /* replies on fd */
+    struct tp_pollfd    pf;             /* upstream socket (fd -1: none
+                                         * yet); replies on it, in the
+                                         * worker's epoll set */
     uint32_t            hash;
     uint64_t            start_ms, last_ms;
     uint64_t            up_bytes, down_bytes;
     uint32_t            up_pkts, down_pkts;
     uint64_t            id;
-    void               *hdata;          /* the handler's: nat->hsize bytes
-                                         * after the session (zeroed), or
-                                         * NULL; the handler frees what it
-                                         * hangs there in on_close */
 };
 
 struct tp_udp_nat {
@@ -54,12 +53,23 @@ struct tp_udp_nat {
     uint32_t            seed;           /* hash seed (random per table) */
     uint64_t            evicted, refused;
     void               *arg;            /* the handler's */
-    /* A datagram arrived on s->fd (handler reads it from the fd). */
+    /* A datagram arrived on s->pf.fd (handler reads it from the fd). */
     void              (*on_readable)(struct tp_udp_sess *s);
     /* The session is going away (ttl, eviction, shutdown); called while
      * it is still in the table, before its fd is closed. */
     void              (*on_close)(struct tp_udp_sess *s, const char *why);
 };
+
+/* The handler's nat->hsize bytes after the session (zeroed, 16-aligned),
+ * or NULL when hsize is 0; the handler frees what it hangs there in
+ * on_close. Computed, not stored: 8 bytes less per session. */
+#define TP_UDP_SESS_SIZE ((sizeof(struct tp_udp_sess) + 15) & ~(size_t) 15)
+
+static inline void *
+tp_udp_sess_hdata(const struct tp_udp_sess *s)
+{
+    return s->nat->hsize ? (char *) s + TP_UDP_SESS_SIZE : NULL;
+}
 
 /* 0, or -1 when out of memory (then call tp_udp_nat_free). The sweep
  * timer runs every second on w->base. */
@@ -72,13 +82,14 @@ struct tp_udp_sess *tp_udp_nat_lookup(struct tp_udp_nat *nat,
     const struct sockaddr *client, const struct sockaddr *odst);
 /* Adds a session owning fd (-1: none yet), evicting the least recently
  * used when full (counted in nat->evicted). NULL only when out of memory
- * (fd is then not taken). The caller must have checked that no session
+ * or the epoll set refused fd (fd is then not taken). The caller must have checked that no session
  * with this key exists. */
 struct tp_udp_sess *tp_udp_nat_add(struct tp_udp_nat *nat,
     const struct sockaddr *client, const struct sockaddr *odst, int fd);
 /* Gives a session without one its upstream socket: the table watches it
- * (on_readable) and closes it with the session. */
-void tp_udp_nat_set_fd(struct tp_udp_sess *s, int fd);
+ * (on_readable) and closes it with the session. 0, or -1 with errno (the
+ * epoll set refused; the fd is not taken). */
+int tp_udp_nat_set_fd(struct tp_udp_sess *s, int fd);
 void tp_udp_nat_touch(struct tp_udp_sess *s);
 /* The one teardown path: on_close, unlink, close fd, free. */
 void tp_udp_nat_close(struct tp_udp_sess *s, const char *why);

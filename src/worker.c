@@ -211,7 +211,8 @@ worker_free(struct tp_worker *w)
         tp_conn_close(w->conns, TP_END_SHUTDOWN, NULL);
     }
     free_services(w);
-    tp_pipe_pool_free(&w->pipes);
+    tp_relay_env_free(&w->relays);
+    tp_poller_free(&w->poller);
     if (w->ev_shutdown) {
         event_free(w->ev_shutdown);
     }
@@ -240,6 +241,13 @@ tp_worker_run(struct tp_cycle *cycle, int slot)
     close_other_slots(cycle, slot);
     tp_proc_worker_limits(cycle->conf);
     w.base = event_base_new();
+    w.poller.epfd = -1;
+    if (tp_poller_init(&w.poller, w.base) != 0
+        || tp_relay_env_init(&w.relays, w.base, &w.poller) != 0) {
+        tp_log_err("worker: cannot set up its epoll set: %s",
+                     strerror(errno));
+        rc = 2;
+    }
     w.dns = evdns_base_new(w.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (w.dns == NULL) {
         tp_log_warn("no usable /etc/resolv.conf: names cannot be resolved");
@@ -253,7 +261,8 @@ tp_worker_run(struct tp_cycle *cycle, int slot)
     evsignal_add(w.ev_term, NULL);
     evsignal_add(w.ev_int, NULL);
     evsignal_add(w.ev_usr1, NULL);
-    if (tp_proc_drop_privileges(cycle->conf) != 0 || attach_services(&w)) {
+    if (rc != 0 || tp_proc_drop_privileges(cycle->conf) != 0
+        || attach_services(&w)) {
         rc = 2;
     } else {
         tp_log_debug("worker started (generation %u)", cycle->generation);

@@ -53,7 +53,8 @@ struct tp_worker {
     size_t                  nconns;
     size_t                  nsessions;      /* live UDP sessions */
     bool                    draining;
-    struct tp_pipe_pool     pipes;          /* for spliced relays */
+    struct tp_poller        poller;         /* spliced and UDP sockets */
+    struct tp_relay_env     relays;         /* what its relays share */
     struct event           *ev_quit, *ev_term, *ev_int, *ev_usr1;
     struct event           *ev_shutdown;
     struct tp_stats         stats;

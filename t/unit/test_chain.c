@@ -43,6 +43,9 @@ tpt_env_init(struct tpt_env *e)
     tp_log_sink.level = lv ? tp_log_level_parse(lv) : TP_LOG_ERR;
     e->base = event_base_new();
     e->w.base = e->base;
+    ck_assert_int_eq(tp_poller_init(&e->w.poller, e->base), 0);
+    ck_assert_int_eq(tp_relay_env_init(&e->w.relays, e->base, &e->w.poller),
+                     0);
     e->w.dns = evdns_base_new(e->base, 0);
     evdns_base_load_hosts(e->w.dns, NULL);
     e->w.cycle = &e->cycle;
@@ -86,7 +89,8 @@ tpt_env_free(struct tpt_env *e)
         event_free(e->udp_ev[i]);
         close(e->udp_fd[i]);
     }
-    tp_pipe_pool_free(&e->w.pipes);     /* spliced relays' pipes */
+    tp_relay_env_free(&e->w.relays);    /* spliced relays' pipes */
+    tp_poller_free(&e->w.poller);
     tp_conf_free(e->conf);
     evdns_base_free(e->w.dns, 0);
     event_base_free(e->base);

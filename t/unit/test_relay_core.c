@@ -3,7 +3,8 @@
  * (buffered with replayed bytes, spliced), layered streams on either side
  * (filter bufferevents standing in for TLS), half-close each way, bytes
  * counted, done() called exactly once and nothing touched after it (the
- * owner frees the relay inside done(), as conn.c does; run under ASan).
+ * owner frees the relay inside done(), as conn.c does; run under ASan);
+ * the worker-wide idle sweep.
  */
 #include "tproxyd.h"
 #include "relay.h"
@@ -99,11 +100,15 @@ run(int layer, bool replay, size_t req, size_t resp)
 {
     struct event_base  *base = event_base_new();
     struct holder      *h = calloc(1, sizeof(*h));
+    struct tp_poller    poller;
+    struct tp_relay_env env;
     struct bufferevent *a, *b;
     int                 c[2], s[2];
     char               *data = calloc(1, req > resp ? req : resp);
 
     n_done = 0;
+    ck_assert_int_eq(tp_poller_init(&poller, base), 0);
+    ck_assert_int_eq(tp_relay_env_init(&env, base, &poller), 0);
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, c), 0);
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
     for (int i = 0; i < 2; i++) {
@@ -132,7 +137,7 @@ run(int layer, bool replay, size_t req, size_t resp)
         bufferevent_disable(a, EV_READ);
         ck_assert_uint_eq(evbuffer_get_length(bufferevent_get_input(a)), 18);
     }
-    tp_relay_start(&h->r, base, NULL, a, b, 0, done_cb);
+    tp_relay_start(&h->r, &env, a, b, 0, done_cb);
     ck_assert_uint_eq(transfer(base, c[1], data, req, s[1]),
                       req + (replay ? 18 : 0));
     ck_assert_uint_eq(transfer(base, s[1], data, resp, c[1]), resp);
@@ -143,8 +148,100 @@ run(int layer, bool replay, size_t req, size_t resp)
     close(c[1]);
     close(s[1]);
     free(data);
+    tp_relay_env_free(&env);
+    tp_poller_free(&poller);
     event_base_free(base);
 }
+
+/* ------------------------------------------------------------ idle sweep */
+
+static enum tp_relay_end idle_end[3];
+static int               idle_ended[3];
+
+static void
+idle_done_cb(struct tp_relay *r, enum tp_relay_end end)
+{
+    int i = (int) (r->idle_ms % 10);
+
+    idle_end[i] = end;
+    idle_ended[i]++;
+    tp_relay_free(r, false, false);
+    free(r);
+}
+
+/* A relay of two fresh socketpairs; returns the client's far end and
+ * stores the server's in *sfd. idle_ms's last digit tags it (0..2). */
+static int
+idle_relay(struct event_base *base, struct tp_relay_env *env,
+    uint64_t idle_ms, int *sfd)
+{
+    struct holder *h = calloc(1, sizeof(*h));
+    int            c[2], s[2];
+
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, c), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
+    for (int i = 0; i < 2; i++) {
+        fcntl(c[i], F_SETFL, O_NONBLOCK);
+        fcntl(s[i], F_SETFL, O_NONBLOCK);
+    }
+    tp_relay_start(&h->r, env,
+                   bufferevent_socket_new(base, c[0], BEV_OPT_CLOSE_ON_FREE),
+                   bufferevent_socket_new(base, s[0], BEV_OPT_CLOSE_ON_FREE),
+                   idle_ms, idle_done_cb);
+    *sfd = s[1];
+    return c[1];
+}
+
+/*
+ * Relay 0 (idle 5 s) is the oldest and stays quiet; relay 1 (idle 0.3 s)
+ * stays quiet; relay 2 (idle 0.3 s) gets a byte every 0.1 s. After 1.6 s
+ * only relay 1 has ended, as idle; the sweep walked past relay 0, whose
+ * own timeout had not come.
+ */
+START_TEST(idle_sweep)
+{
+    struct event_base  *base = event_base_new();
+    struct tp_poller    poller;
+    struct tp_relay_env env;
+    int                 c[3], s[3];
+    char                buf[16];
+
+    ck_assert_int_eq(tp_poller_init(&poller, base), 0);
+    ck_assert_int_eq(tp_relay_env_init(&env, base, &poller), 0);
+    memset(idle_ended, 0, sizeof(idle_ended));
+    c[0] = idle_relay(base, &env, 5000, &s[0]);
+    c[1] = idle_relay(base, &env, 301, &s[1]);
+    c[2] = idle_relay(base, &env, 302, &s[2]);
+    ck_assert_uint_eq(env.min_idle_ms, 301);
+    for (int i = 0; i < 160; i++) {
+        if (i % 10 == 0) {
+            ck_assert_int_eq(write(c[2], "x", 1), 1);
+        }
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        usleep(10000);
+        while (read(s[2], buf, sizeof(buf)) > 0) {
+        }
+    }
+    ck_assert_int_eq(idle_ended[0], 0);
+    ck_assert_int_eq(idle_ended[1], 1);
+    ck_assert_int_eq(idle_end[1], TP_RELAY_IDLE);
+    ck_assert_int_eq(idle_ended[2], 0);
+    ck_assert_ptr_eq(env.oldest->newer, env.newest);   /* 0 and 2 left */
+    ck_assert_uint_eq(env.newest->idle_ms, 302);
+    while (env.oldest != NULL) {
+        struct tp_relay *r = env.oldest;
+        tp_relay_free(r, false, false);     /* unlinks it */
+        free(r);
+    }
+    for (int i = 0; i < 3; i++) {
+        close(c[i]);
+        close(s[i]);
+    }
+    tp_relay_env_free(&env);
+    tp_poller_free(&poller);
+    event_base_free(base);
+}
+END_TEST
 
 START_TEST(spliced)            { run(0, false, 1000000, 3000000); } END_TEST
 START_TEST(buffered_replay)    { run(0, true, 1000, 300000); } END_TEST
@@ -164,6 +261,7 @@ suite_relay_core(void)
     tcase_add_test(tc, layered_client);
     tcase_add_test(tc, layered_upstream);
     tcase_add_test(tc, layered_no_replay);
+    tcase_add_test(tc, idle_sweep);
     suite_add_tcase(s, tc);
     return s;
 }

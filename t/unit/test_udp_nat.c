@@ -15,7 +15,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
-/* A worker with just an event loop: what the table needs. */
+/* A worker with just an event loop and its epoll set: what the table
+ * needs. */
 struct fixture {
     struct tp_worker    w;
     struct tp_udp_nat   nat;
@@ -40,7 +41,7 @@ on_readable(struct tp_udp_sess *s)
     char            b[16];
 
     f->readable++;
-    while (recv(s->fd, b, sizeof(b), MSG_DONTWAIT) > 0) {
+    while (recv(s->pf.fd, b, sizeof(b), MSG_DONTWAIT) > 0) {
     }
 }
 
@@ -50,6 +51,7 @@ fx_init(struct fixture *f, bool symmetric, size_t max, uint64_t ttl_ms)
     memset(f, 0, sizeof(*f));
     f->w.base = event_base_new();
     ck_assert_ptr_nonnull(f->w.base);
+    ck_assert_int_eq(tp_poller_init(&f->w.poller, f->w.base), 0);
     ck_assert_int_eq(tp_udp_nat_init(&f->nat, &f->w, symmetric, ttl_ms, max,
                                      2048), 0);
     f->nat.arg = f;
@@ -61,6 +63,7 @@ static void
 fx_free(struct fixture *f)
 {
     tp_udp_nat_free(&f->nat);
+    tp_poller_free(&f->w.poller);
     event_base_free(f->w.base);
 }
 
@@ -113,7 +116,7 @@ START_TEST(fullcone_key_is_client)
     ck_assert(tp_sockaddr_equal(&s->odst.sa, &x.sa));
     ck_assert_uint_eq(f.nat.count, 1);
     ck_assert_uint_eq(f.w.nsessions, 1);
-    ck_assert_int_eq(s->fd, -1);
+    ck_assert_int_eq(s->pf.fd, -1);
     fx_free(&f);
     ck_assert_int_eq(f.closed, 1);
     ck_assert_str_eq(f.last_why, "shutdown");
@@ -277,19 +280,19 @@ START_TEST(handler_bytes)
 
     fx_init(&f, false, 10, 30000);
     s1 = add(&f, &a, &x);
-    ck_assert_ptr_null(s1->hdata);
+    ck_assert_ptr_null(tp_udp_sess_hdata(s1));
     tp_udp_nat_close(s1, "test");
     f.nat.hsize = 40;
     s1 = add(&f, &a, &x);
     s2 = add(&f, &b, &x);
-    ck_assert_ptr_nonnull(s1->hdata);
-    ck_assert_ptr_ne(s1->hdata, s2->hdata);
-    ck_assert_uint_eq((uintptr_t) s1->hdata % 16, 0);
-    h = s1->hdata;
+    ck_assert_ptr_nonnull(tp_udp_sess_hdata(s1));
+    ck_assert_ptr_ne(tp_udp_sess_hdata(s1), tp_udp_sess_hdata(s2));
+    ck_assert_uint_eq((uintptr_t) tp_udp_sess_hdata(s1) % 16, 0);
+    h = tp_udp_sess_hdata(s1);
     for (int i = 0; i < 40; i++) {
         ck_assert_uint_eq(h[i], 0);
     }
-    memset(s1->hdata, 0xab, 40);            /* must not touch s2 */
+    memset(tp_udp_sess_hdata(s1), 0xab, 40);            /* must not touch s2 */
     ck_assert(tp_sockaddr_equal(&s2->client.sa, &b.sa));
     fx_free(&f);
 }
@@ -307,7 +310,7 @@ START_TEST(upstream_fd_watched_and_closed)
     fx_init(&f, false, 10, 30000);
     s = add(&f, &a, &x);
     tp_udp_nat_set_fd(s, sv[0]);
-    ck_assert_int_eq(s->fd, sv[0]);
+    ck_assert_int_eq(s->pf.fd, sv[0]);
     ck_assert_int_eq(send(sv[1], "x", 1, 0), 1);
     event_base_loop(f.w.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
     ck_assert_int_eq(f.readable, 1);
