@@ -177,7 +177,11 @@ direct_open(struct redu_sess *rs, const struct sockaddr *dst)
     if (fd < 0) {
         return -1;
     }
-    if (rs->st->nat.symmetric && connect(fd, dst, sa_len(dst)) != 0) {
+    /* Full-cone: one gateway port per session, so an address carries at
+     * most ~64k sessions; sockopts.source spreads them over several. */
+    if (tp_socket_bind_source(fd, dst->sa_family, SOCK_DGRAM, &svc->sockopts,
+                              &rs->st->sw->w->source_next) != 0
+        || (rs->st->nat.symmetric && connect(fd, dst, sa_len(dst)) != 0)) {
         e = errno;
         close(fd);
         errno = e;
@@ -404,7 +408,10 @@ redu_sess_new(struct redu_state *st, const struct sockaddr *client,
         e = errno;
         rs->quiet = true;
         tp_udp_nat_close(s, "upstream failed");
-        redu_drop(st, REDU_D_SESSION, client, odst, "upstream socket", e);
+        redu_drop(st, REDU_D_SESSION, client, odst,
+                  e == EADDRINUSE || e == EADDRNOTAVAIL
+                      ? "upstream socket (bind sockopts.source)"
+                      : "upstream socket", e);
         return NULL;
     }
     st->sessions++;

@@ -293,7 +293,7 @@ chain_start_cb(evutil_socket_t fd, short what, void *arg)
     }
     /* May end the session before it returns: nothing after it. */
     tp_dial_udp_start(&ch->dial, st->sw->w, st->nat.symmetric ? &t : NULL,
-                      st->chain, st->sw->svc->sockopts.mark,
+                      st->chain, &st->sw->svc->sockopts,
                       st->sw->svc->connect_timeout_ms, chain_dialed, rs);
 }
 

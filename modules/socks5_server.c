@@ -531,7 +531,7 @@ s5h_udp_start(struct tp_conn *c, const struct tp_proxy_addr *from)
     /* Last: a dial that fails at once closes c. */
     c->route = c->sw->svc->handler.chain->name;
     tp_dial_udp_start(&u->dial, c->w, NULL, c->sw->svc->handler.chain,
-                      c->sw->svc->sockopts.mark, c->sw->svc->connect_timeout_ms,
+                      &c->sw->svc->sockopts, c->sw->svc->connect_timeout_ms,
                       s5h_udp_dialed, u);
 }
 

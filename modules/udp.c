@@ -108,7 +108,10 @@ udp_session_new(struct udp_state *st, const struct sockaddr *client)
     tp_ip_literal(n->addr.host, n->addr.port, &ss, &len);
     tp_sockaddr_unmap(&ss, &len);
     fd = tp_socket_egress(ss.ss_family, SOCK_DGRAM, svc->sockopts.mark);
-    if (fd < 0 || connect(fd, (struct sockaddr *) &ss, len) != 0) {
+    if (fd < 0
+        || tp_socket_bind_source(fd, ss.ss_family, SOCK_DGRAM, &svc->sockopts,
+                                 &st->sw->w->source_next) != 0
+        || connect(fd, (struct sockaddr *) &ss, len) != 0) {
         tp_log_warn("%s: udp session to %s: %s", svc->name, n->addr.host,
                     strerror(errno));
         if (fd >= 0) {

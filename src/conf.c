@@ -31,6 +31,29 @@ static const struct tp_schema schema_sockopts[] = {
     { NULL }
 };
 
+static int
+check_source(const char *v, const char **why)
+{
+    struct sockaddr_storage ss;
+    socklen_t               len;
+
+    if (tp_ip_literal(v, 0, &ss, &len) != 0) {
+        *why = "not an IP address (like 192.0.2.1 or 2001:db8::1)";
+        return -1;
+    }
+    return 0;
+}
+
+/* A service's own egress also has source addresses (nodes and hops: the
+ * connection to a proxy is not where a gateway runs out of ports). */
+static const struct tp_schema schema_svc_sockopts[] = {
+    { "mark", TP_T_INT, OFF(tp_sockopts, mark), 0, "0",
+      .min = 0, .max = 0xffffffffLL },
+    { "source", TP_T_STRLIST, OFF(tp_sockopts, source), 0, NULL,
+      .off_n = OFF(tp_sockopts, nsource), .check = check_source },
+    { NULL }
+};
+
 static const struct tp_schema schema_selector[] = {
     { "strategy", TP_T_CHOICE, OFF(tp_selector, strategy), 0, "round",
       .choices = tp_strategy_names },
@@ -98,7 +121,7 @@ static const struct tp_schema schema_service[] = {
     { "name", TP_T_STRING, OFF(tp_service, name), TP_REQUIRED, NULL },
     { "addr", TP_T_HOSTPORT, OFF(tp_service, addr), TP_REQUIRED, NULL },
     { "sockopts", TP_T_GROUP, OFF(tp_service, sockopts), 0, NULL,
-      schema_sockopts },
+      schema_svc_sockopts },
     { "connect_timeout", TP_T_DURATION, OFF(tp_service, connect_timeout_ms),
       0, "10s" },
     { "idle_timeout", TP_T_DURATION, OFF(tp_service, idle_timeout_ms), 0,

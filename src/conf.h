@@ -62,6 +62,8 @@ struct tp_modconf {
 
 struct tp_sockopts {
     int64_t     mark;                   /* SO_MARK; 0 = none */
+    char      **source;                 /* services: egress source IPs */
+    size_t      nsource;
 };
 
 enum tp_strategy { TP_SEL_ROUND, TP_SEL_RANDOM, TP_SEL_FIFO };

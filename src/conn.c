@@ -369,7 +369,7 @@ conn_dial(struct tp_conn *c)
 
     c->state = TP_ST_DIAL;
     bufferevent_disable(c->cbev, EV_READ);
-    tp_dial_start(&c->dial, c->w, c->dst, c->chain, svc->sockopts.mark,
+    tp_dial_start(&c->dial, c->w, c->dst, c->chain, &svc->sockopts,
                   svc->connect_timeout_ms, conn_dialed, c);
 }
 

@@ -31,6 +31,12 @@ enum { PH_CONNECT, PH_DIALER, PH_CONNECTOR };
 static void dial_attempt(struct tp_dial *d);
 static int64_t node_mark(const struct tp_dial *d, size_t hop);
 
+static int64_t
+service_mark(const struct tp_dial *d)
+{
+    return d->so != NULL ? d->so->mark : 0;
+}
+
 int
 tp_socket_egress(int family, int type, int64_t mark)
 {
@@ -47,6 +53,39 @@ tp_socket_egress(int family, int type, int64_t mark)
         return -1;
     }
     return fd;
+}
+
+int
+tp_socket_bind_source(int fd, int family, int type,
+    const struct tp_sockopts *so, unsigned *next)
+{
+    struct sockaddr_storage ss;
+    socklen_t               len;
+    int                     one = 1, err = 0;
+
+    if (so == NULL || so->nsource == 0) {
+        return 0;
+    }
+    if (type == SOCK_STREAM) {
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    }
+    for (size_t i = 0; i < so->nsource; i++) {
+        size_t k = (*next + i) % so->nsource;
+        if (tp_ip_literal(so->source[k], 0, &ss, &len) != 0
+            || ss.ss_family != family) {
+            continue;
+        }
+        if (bind(fd, (struct sockaddr *) &ss, len) == 0) {
+            *next = (unsigned) (k + 1);
+            return 0;
+        }
+        err = errno;
+    }
+    if (err == 0) {
+        return 0;           /* none of this family: the system's choice */
+    }
+    errno = err;
+    return -1;
 }
 
 static void
@@ -112,7 +151,7 @@ dial_finish(struct tp_dial *d, int err, const char *why)
 int64_t
 tp_dial_mark(const struct tp_dial *d)
 {
-    return d->chain ? node_mark(d, d->hop) : d->mark;
+    return d->chain ? node_mark(d, d->hop) : service_mark(d);
 }
 
 static int64_t
@@ -126,7 +165,7 @@ node_mark(const struct tp_dial *d, size_t hop)
     if (d->chain->hops[hop].sockopts.mark) {
         return d->chain->hops[hop].sockopts.mark;
     }
-    return d->mark;
+    return service_mark(d);
 }
 
 static const char *
@@ -324,13 +363,24 @@ connect_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 dial_sockaddr(struct tp_dial *d, const struct sockaddr *sa, socklen_t len)
 {
-    int64_t mark = d->chain ? node_mark(d, 0) : d->mark;
+    int64_t mark = d->chain ? node_mark(d, 0) : service_mark(d);
     int     fd = tp_socket_egress(sa->sa_family, SOCK_STREAM, mark);
     char    msg[128];
 
     if (fd < 0) {
         snprintf(msg, sizeof(msg), "socket: %s", strerror(errno));
         tp_dial_step(d, errno, msg);
+        return;
+    }
+    /* The service's source addresses are for its own egress, not for
+     * the connection to a proxy node. */
+    if (d->chain == NULL
+        && tp_socket_bind_source(fd, sa->sa_family, SOCK_STREAM, d->so,
+                                 &d->w->source_next) != 0) {
+        int e = errno;
+        close(fd);
+        snprintf(msg, sizeof(msg), "bind sockopts.source: %s", strerror(e));
+        tp_dial_step(d, e, msg);
         return;
     }
     d->bev = bufferevent_socket_new(d->w->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -502,18 +552,24 @@ tp_chain_hops(const struct tp_chain *chain, const struct tp_target *t)
 
 void
 tp_dial_start(struct tp_dial **owner, struct tp_worker *w,
-    const struct tp_target *t, const struct tp_chain *chain, int64_t mark,
+    const struct tp_target *t, const struct tp_chain *chain,
+    const struct tp_sockopts *so,
     uint64_t timeout_ms, tp_dial_cb cb, void *arg)
 {
     struct tp_dial *d = calloc(1, sizeof(*d));
 
+    if (d == NULL) {
+        *owner = NULL;
+        cb(arg, NULL, ENOMEM, "out of memory");
+        return;
+    }
     d->owner = owner;
     *owner = d;
     d->w = w;
     d->target = *t;
     d->nhops = tp_chain_hops(chain, t);
     d->chain = d->nhops > 0 ? chain : NULL;
-    d->mark = mark;
+    d->so = so;
     d->timeout_ms = timeout_ms;
     d->cb = cb;
     d->arg = arg;
@@ -529,11 +585,17 @@ tp_dial_start(struct tp_dial **owner, struct tp_worker *w,
 
 void
 tp_dial_udp_start(struct tp_dial **owner, struct tp_worker *w,
-    const struct tp_target *t, const struct tp_chain *chain, int64_t mark,
+    const struct tp_target *t, const struct tp_chain *chain,
+    const struct tp_sockopts *so,
     uint64_t timeout_ms, tp_dial_udp_cb cb, void *arg)
 {
     struct tp_dial *d = calloc(1, sizeof(*d));
 
+    if (d == NULL) {
+        *owner = NULL;
+        cb(arg, NULL, ENOMEM, "out of memory");
+        return;
+    }
     d->owner = owner;
     *owner = d;
     d->w = w;
@@ -544,7 +606,7 @@ tp_dial_udp_start(struct tp_dial **owner, struct tp_worker *w,
     }
     d->chain = chain;
     d->nhops = chain ? chain->nhops : 0;     /* hop bypass: TCP only */
-    d->mark = mark;
+    d->so = so;
     d->timeout_ms = timeout_ms;
     d->ucb = cb;
     d->arg = arg;

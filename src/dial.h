@@ -36,7 +36,7 @@ struct tp_dial {
     struct tp_target                target;
     const struct tp_chain          *chain;      /* NULL: direct */
     size_t                          nhops;      /* hops used (hop bypass) */
-    int64_t                         mark;       /* service-level SO_MARK */
+    const struct tp_sockopts       *so;         /* the service's, or NULL */
     uint64_t                        timeout_ms;
     tp_dial_cb                      cb;
     void                           *arg;
@@ -75,7 +75,8 @@ struct tp_dial {
  * through the chain, as nginx's proxy_connect_timeout bounds one try); a
  * chain dial makes at most one attempt per node of the chain. */
 void tp_dial_start(struct tp_dial **owner, struct tp_worker *w,
-    const struct tp_target *t, const struct tp_chain *chain, int64_t mark,
+    const struct tp_target *t, const struct tp_chain *chain,
+    const struct tp_sockopts *so,
     uint64_t timeout_ms, tp_dial_cb cb, void *arg);
 void tp_dial_cancel(struct tp_dial *d);
 /* Connectors and dialers report the end of their step: err 0 = go on.
@@ -97,7 +98,8 @@ void tp_dial_unreachable(struct tp_dial *d, int err, const char *why);
  * tunnel (its `udp` op) to t, or to any destination when t is NULL. Same
  * selection, retries and timeout as tp_dial_start(); cb gets the tunnel. */
 void tp_dial_udp_start(struct tp_dial **owner, struct tp_worker *w,
-    const struct tp_target *t, const struct tp_chain *chain, int64_t mark,
+    const struct tp_target *t, const struct tp_chain *chain,
+    const struct tp_sockopts *so,
     uint64_t timeout_ms, tp_dial_udp_cb cb, void *arg);
 /* SO_MARK for sockets of the current hop: the node's, else the hop's,
  * else the service's (0: none). */
@@ -109,5 +111,12 @@ size_t tp_chain_hops(const struct tp_chain *chain, const struct tp_target *t);
 
 /* A non-blocking socket for egress with SO_MARK applied; -1 + errno. */
 int tp_socket_egress(int family, int type, int64_t mark);
+/* Binds fd to one of so's source addresses of `family`, round robin from
+ * *next (the worker's counter), skipping addresses that refuse (ports
+ * used up, or not on this host). TCP keeps the port for connect() to
+ * choose (IP_BIND_ADDRESS_NO_PORT). 0 when bound or when no source of
+ * that family is listed; -1 + errno of the last refusal. */
+int tp_socket_bind_source(int fd, int family, int type,
+    const struct tp_sockopts *so, unsigned *next);
 
 #endif

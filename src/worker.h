@@ -49,6 +49,7 @@ struct tp_worker {
     struct tp_svc_worker   *svcs;
     size_t                  nsvcs;
     uint64_t                next_id;
+    unsigned                source_next;    /* sockopts.source round robin */
     struct tp_conn         *conns;          /* list of live connections */
     size_t                  nconns;
     size_t                  nsessions;      /* live UDP sessions */

@@ -375,7 +375,7 @@ tpt_dial(struct tpt_env *e, const char *chain, const char *host,
     ck_assert(chain == NULL || ch != NULL);
     memset(r, 0, sizeof(*r));
     tp_target_from_name(&t, host, port);
-    tp_dial_start(&r->dial, &e->w, &t, ch, 0, (uint64_t) timeout_ms, dial_cb,
+    tp_dial_start(&r->dial, &e->w, &t, ch, NULL, (uint64_t) timeout_ms, dial_cb,
                   r);
     tpt_run_until(e, &r->done, timeout_ms * 20 + 1000);
     ck_assert_msg(r->done, "the dial never ended");
@@ -539,7 +539,7 @@ tpt_dial_udp(struct tpt_env *e, const char *chain, const char *host,
     if (host != NULL) {
         tp_target_from_name(&t, host, port);
     }
-    tp_dial_udp_start(&r->dial, &e->w, host ? &t : NULL, ch, 0,
+    tp_dial_udp_start(&r->dial, &e->w, host ? &t : NULL, ch, NULL,
                       (uint64_t) timeout_ms, udp_dial_cb, r);
     tpt_run_until(e, &r->done, timeout_ms * 20 + 1000);
     ck_assert_msg(r->done, "the UDP dial never ended");
@@ -957,7 +957,7 @@ START_TEST(cancel_mid_chain)
              "{ addr = \"127.0.0.1:%u\"; connector = { type = \"http\"; };"
              " } ); } ); } );", mute->port);
     tp_target_from_name(&t, "example.com", 443);
-    tp_dial_start(&d, &e.w, &t, &e.conf->chains[0], 0, 2000,
+    tp_dial_start(&d, &e.w, &t, &e.conf->chains[0], NULL, 2000,
                   (tp_dial_cb) (void (*)(void)) abort, &called);
     tpt_run_for(&e, 50);
     ck_assert_ptr_nonnull(d);

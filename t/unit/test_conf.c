@@ -74,7 +74,8 @@ START_TEST(good_forward)
         "worker_shutdown_timeout = \"1m30s\";\n"
         "log = { level = \"debug\"; target = \"stderr\"; };\n"
         "services = ( { name = \"a\"; addr = \"[::1]:18080\";\n"
-        "  sockopts = { mark = 0x64; }; connect_timeout = \"3s\";\n"
+        "  sockopts = { mark = 0x64; source = [\"192.0.2.1\", \"::1\"]; };\n"
+        "  connect_timeout = \"3s\";\n"
         "  handler = { type = \"tcp\"; }; listener = { type = \"tcp\"; };\n"
         "  forwarder = { selector = { strategy = \"fifo\"; max_fails = 3; };\n"
         "    nodes = ( { name = \"n\"; addr = \"10.0.0.1:80\"; },\n"
@@ -89,6 +90,8 @@ START_TEST(good_forward)
     ck_assert_str_eq(c->services[0].addr.host, "::1");
     ck_assert_uint_eq(c->services[0].addr.port, 18080);
     ck_assert_int_eq(c->services[0].sockopts.mark, 100);
+    ck_assert_uint_eq(c->services[0].sockopts.nsource, 2);
+    ck_assert_str_eq(c->services[0].sockopts.source[1], "::1");
     ck_assert_uint_eq(c->services[0].connect_timeout_ms, 3000);
     ck_assert_uint_eq(c->services[0].idle_timeout_ms, 300000);
     ck_assert_str_eq(c->services[0].handler.mod->name, "tcp");
@@ -231,6 +234,12 @@ START_TEST(err_bounds)
                  "  handler = { type = \"tcp\"; };\n"
                  "  listener = { type = \"tcp\"; }; } );\n",
                  ":2: services[0].sockopts.mark", "from 0 to");
+    EXPECT_ERROR("services = ( { name = \"a\"; addr = \":1\";\n"
+                 "  sockopts = { source = [\"10.0.0.1\", \"eth0\"]; };\n"
+                 "  handler = { type = \"tcp\"; };\n"
+                 "  listener = { type = \"tcp\"; }; } );\n",
+                 ":2: services[0].sockopts.source", "not an IP address",
+                 "eth0");
 }
 END_TEST
 

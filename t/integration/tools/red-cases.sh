@@ -18,7 +18,7 @@
 # half-close), 9001 (concurrency), 9002 (reset), 12345 (a remote service on the listener's port);
 # SYNs to 9003 are dropped (dial timeout).
 
-RED_TP=$TPI_ROOT/build/tproxyd
+RED_TP=${RED_TP:-$TPI_ROOT/build/tproxyd}   # RED_TP=wrapper: e.g. under valgrind
 RED_TCPTOOL=$TPI_ROOT/t/integration/tools/tcptool.py
 RED_TOOL=$TPI_ROOT/t/integration/tools/redtool.py
 RED_T=$(tpi_tmpdir)
