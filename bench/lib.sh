@@ -233,35 +233,49 @@ tpb_busy_pct() {
 
 # ------------------------------------------------------------------ configs shared by run.sh and profile.sh
 
-# tpb_nginx_conf FILE DIR NOFILE: nginx in the server namespace, `return 200 "ok\n"`, 1 worker
+# tpb_nginx_conf FILE DIR NOFILE [WORKERS=1 PORT=80 NAME=nginx]: nginx in the server namespace,
+# `return 200 "ok\n"`. The bench's server is 1 worker on :80. Each worker holds at most
+# worker_connections (16000) connections and NOFILE descriptors, so more idle connections than that
+# take more workers: with WORKERS > 1 the listener is `reuseport` (one socket per worker, the kernel
+# spreads connections over them by hash). NAME keeps pid file, error log and temp dir apart.
 tpb_nginx_conf() {
-    mkdir -p "$2/nginx-tmp"
+    local workers=${4:-1} port=${5:-80} name=${6:-nginx} rp=""
+    ((workers > 1)) && rp=" reuseport"
+    mkdir -p "$2/$name-tmp"
     cat >"$1" <<EOF
 user root;
-worker_processes 1;
+worker_processes $workers;
 worker_rlimit_nofile $3;
-pid $2/nginx.pid;
-error_log $2/nginx.err warn;
+pid $2/$name.pid;
+error_log $2/$name.err warn;
 events { worker_connections 16000; multi_accept on; }
 http {
     access_log off;
     keepalive_timeout 300s;
     keepalive_requests 1000000;
-    client_body_temp_path $2/nginx-tmp;
-    proxy_temp_path $2/nginx-tmp;
-    fastcgi_temp_path $2/nginx-tmp;
-    uwsgi_temp_path $2/nginx-tmp;
-    scgi_temp_path $2/nginx-tmp;
-    server { listen $TPB_SRV_IP:80 backlog=8192; location / { return 200 "ok\n"; } }
+    client_body_temp_path $2/$name-tmp;
+    proxy_temp_path $2/$name-tmp;
+    fastcgi_temp_path $2/$name-tmp;
+    uwsgi_temp_path $2/$name-tmp;
+    scgi_temp_path $2/$name-tmp;
+    server { listen $TPB_SRV_IP:$port backlog=8192$rp; location / { return 200 "ok\n"; } }
 }
 EOF
 }
 
 # tpb_tproxyd_conf FILE MODE(redirect|tproxy) WORKERS CHAIN(none|socks) UDP(yes|no) NOFILE
+#                  [REDU_TTL=60s REDU_MAX_SESSIONS=(tproxyd's default) UDP_SOURCES="ip ip ..."]
 # The bench's tproxyd: log level warn (access-log lines cost), SO_MARK 100 on egress, `red` on
 # :12345 (+ `redu` on :12345 when UDP=yes), optionally through the socks5 upstream in tpb-srv.
+# NOFILE is worker_rlimit_nofile (per worker); REDU_MAX_SESSIONS is redu's max_sessions (per
+# worker, the LRU cap); the scale workload sets both ttl and max_sessions, and UDP_SOURCES: the
+# gateway addresses redu's session sockets bind to (sockopts.source; one address carries at most
+# one session per ephemeral port).
 tpb_tproxyd_conf() {
-    local file=$1 tp=false chain="" chains=""
+    local file=$1 tp=false chain="" chains="" ttl=${7:-60s} maxs="" src="" a
+    [[ -n ${8:-} ]] && maxs=" max_sessions = $8;"
+    for a in ${9:-}; do src+="${src:+, }\"$a\""; done
+    [[ -n $src ]] && src=" source = [$src];"
     [[ $2 == tproxy ]] && tp=true
     if [[ $4 == socks ]]; then
         chain='chain = "up"; '
@@ -279,9 +293,9 @@ tpb_tproxyd_conf() {
         echo "    handler  = { type = \"red\"; tproxy = $tp; $chain};"
         echo "    listener = { type = \"red\"; tproxy = $tp; }; }"
         if [[ $5 == yes ]]; then
-            echo "  ,{ name = \"udp-in\"; addr = \":$TPB_PORT\"; sockopts = { mark = $TPB_MARK; };"
+            echo "  ,{ name = \"udp-in\"; addr = \":$TPB_PORT\"; sockopts = { mark = $TPB_MARK;$src };"
             echo "    handler  = { type = \"redu\"; };"
-            echo "    listener = { type = \"redu\"; ttl = \"60s\"; }; }"
+            echo "    listener = { type = \"redu\"; ttl = \"$ttl\";$maxs }; }"
         fi
         echo ");"
     } >"$file"

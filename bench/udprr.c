@@ -12,10 +12,14 @@
  *   udprr echo [-b IP] [-p PORT]
  *       UDP echo server (recvmmsg/sendmmsg, batches of 64). Runs until SIGTERM/SIGINT.
  *
- *   udprr sessions -s IP [-p PORT] [-n N] [-H HOLD_SECS]
+ *   udprr sessions -s IP [-p PORT] [-n N] [-H HOLD_SECS] [-b SRC_IP]
  *       Opens N UDP sockets, each sends one datagram and waits for its echo (resent in
- *       passes while replies keep coming, 30 s at most), prints "READY ok=.. fail=.. secs=.." and holds every socket open
- *       for HOLD_SECS (or until SIGTERM), so a proxy keeps N idle sessions.
+ *       passes while replies keep coming, 30 s at most), prints "READY ok=.. fail=.. secs=.. opened=.."
+ *       (opened: sockets it could open) and holds every socket open
+ *       for HOLD_SECS (or until SIGTERM), so a proxy keeps N idle sessions. -b binds every
+ *       socket to SRC_IP (port 0) first: an autobound UDP socket takes a port of its own in
+ *       the whole namespace (at most ~64k), one bound to an address only on that address, so
+ *       more sessions than that need several client addresses.
  *
  * Every mode is bounded in time; nothing here loops forever except `echo`, which
  * bench/run.sh kills by PID.
@@ -68,7 +72,7 @@ usage(void)
 {
     fputs("usage: udprr rr -s IP [-p PORT] [-c FLOWS] [-d SECS] [-w WARMUP] [-l LEN] [-t MS]\n"
           "       udprr echo [-b IP] [-p PORT]\n"
-          "       udprr sessions -s IP [-p PORT] [-n N] [-H HOLD_SECS]\n",
+          "       udprr sessions -s IP [-p PORT] [-n N] [-H HOLD_SECS] [-b SRC_IP]\n",
           stderr);
     exit(2);
 }
@@ -96,20 +100,29 @@ raise_nofile(rlim_t want)
     }
 }
 
-/* A connected, non-blocking UDP socket to `to`. */
+/* A connected, non-blocking UDP socket to `to`, bound to `from` (port 0) first when not NULL. */
 static int
-udp_connected(const struct sockaddr_in *to)
+udp_connected_from(const struct sockaddr_in *from, const struct sockaddr_in *to)
 {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), e;
 
     if (fd < 0) {
         return -1;
     }
-    if (connect(fd, (const struct sockaddr *) to, sizeof(*to)) != 0) {
+    if ((from != NULL && bind(fd, (const struct sockaddr *) from, sizeof(*from)) != 0)
+        || connect(fd, (const struct sockaddr *) to, sizeof(*to)) != 0) {
+        e = errno;
         close(fd);
+        errno = e;
         return -1;
     }
     return fd;
+}
+
+static int
+udp_connected(const struct sockaddr_in *to)
+{
+    return udp_connected_from(NULL, to);
 }
 
 /* ------------------------------------------------------------------ rr */
@@ -336,24 +349,28 @@ mode_echo(int argc, char **argv)
 static int
 mode_sessions(int argc, char **argv)
 {
-    const char *ip = NULL;
+    const char *ip = NULL, *src = NULL;
     int port = 7, n = 10000, opt;
     double hold = 10;
 
-    while ((opt = getopt(argc, argv, "s:p:n:H:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:p:n:H:b:")) != -1) {
         switch (opt) {
         case 's': ip = optarg; break;
         case 'p': port = atoi(optarg); break;
         case 'n': n = atoi(optarg); break;
         case 'H': hold = atof(optarg); break;
+        case 'b': src = optarg; break;
         default: usage();
         }
     }
     if (ip == NULL || n < 1 || n > 200000 || hold < 0 || hold > 600) {
         usage();
     }
-    struct sockaddr_in to;
+    struct sockaddr_in to, from;
     parse_addr(&to, ip, port);
+    if (src != NULL) {
+        parse_addr(&from, src, 0);
+    }
     raise_nofile((rlim_t) n + 64);
     int *fds = calloc((size_t) n, sizeof(*fds));
     unsigned char *ok = calloc((size_t) n, 1);
@@ -364,7 +381,7 @@ mode_sessions(int argc, char **argv)
     uint64_t t0 = mono_us();
     int opened = 0;
     for (int i = 0; i < n; i++) {
-        fds[i] = udp_connected(&to);
+        fds[i] = udp_connected_from(src != NULL ? &from : NULL, &to);
         if (fds[i] < 0) {
             fprintf(stderr, "udprr sessions: socket %d: %s\n", i, strerror(errno));
             break;
@@ -420,7 +437,8 @@ mode_sessions(int argc, char **argv)
         }
         stalled = got == before ? stalled + 1 : 0;
     }
-    printf("READY ok=%d fail=%d secs=%.2f\n", got, n - got, (double) (mono_us() - t0) / 1e6);
+    printf("READY ok=%d fail=%d secs=%.2f opened=%d\n", got, n - got, (double) (mono_us() - t0) / 1e6,
+           opened);
     fflush(stdout);
     uint64_t until = mono_us() + (uint64_t) (hold * 1e6);
     while (!stop_flag && mono_us() < until) {
