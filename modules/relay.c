@@ -223,7 +223,7 @@ relay_go_lazy(struct tp_dial *d, const struct tp_proxy_addr *to)
 {
     struct relay_lazy  *z = calloc(1, sizeof(*z));
     struct bufferevent *f;
-    struct tp_node     *n = d->chain ? d->nodes[d->hop] : NULL;
+    struct tp_node     *n = d->chain ? d->ch->nodes[d->hop] : NULL;
 
     if (z == NULL) {
         tp_dial_step(d, ENOMEM, "relay: out of memory");

@@ -492,7 +492,7 @@ s5u_relay_addr(struct tp_dial *d, const struct tp_proxy_addr *bnd,
 {
     static const uint8_t zero[16];
     struct bufferevent  *b = d->bev, *under;
-    struct tp_node      *n = d->nodes[d->hop];
+    struct tp_node      *n = d->ch->nodes[d->hop];
     uint16_t             port = bnd->port;
     int                  fd;
 

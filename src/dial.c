@@ -110,6 +110,19 @@ dial_clear(struct tp_dial *d)
     }
 }
 
+/* One allocation; the chain part only for a chain dial. */
+static struct tp_dial *
+dial_alloc(bool chain)
+{
+    struct tp_dial *d = calloc(1, sizeof(*d)
+                                  + (chain ? sizeof(struct tp_dial_hops) : 0));
+
+    if (d != NULL && chain) {
+        d->ch = (struct tp_dial_hops *) (d + 1);
+    }
+    return d;
+}
+
 static void
 dial_free(struct tp_dial *d)
 {
@@ -157,7 +170,7 @@ tp_dial_mark(const struct tp_dial *d)
 static int64_t
 node_mark(const struct tp_dial *d, size_t hop)
 {
-    const struct tp_node *n = d->nodes[hop];
+    const struct tp_node *n = d->ch->nodes[hop];
 
     if (n->sockopts.mark) {
         return n->sockopts.mark;
@@ -192,21 +205,22 @@ dial_retry(struct tp_dial *d, int err, const char *why, size_t blame)
         return;
     }
     snprintf(d->why, sizeof(d->why), "node \"%.40s\": %.150s",
-             node_label(d->nodes[d->hop]), why ? why : strerror(d->err));
+             node_label(d->ch->nodes[d->hop]), why ? why : strerror(d->err));
     if (blame >= d->nhops) {
         dial_finish(d, d->err, d->why);
         return;
     }
-    node = d->nodes[blame];
+    node = d->ch->nodes[blame];
     tp_select_failed(&d->chain->hops[blame].selector, node, tp_now_ms());
     for (size_t i = 0; i < d->nhops; i++) {
         total += d->chain->hops[i].nnodes;
     }
-    if (d->nfailed == nitems(d->failed) || ++d->attempts >= (int) total) {
+    if (d->ch->nfailed == nitems(d->ch->failed)
+        || ++d->attempts >= (int) total) {
         dial_finish(d, d->err, d->why);
         return;
     }
-    d->failed[d->nfailed++] = node;
+    d->ch->failed[d->ch->nfailed++] = node;
     if (blame == d->hop) {
         tp_log_info("chain \"%s\" hop %zu: %s; trying another node",
                     d->chain->name, d->hop, d->why);
@@ -230,7 +244,7 @@ static void
 hop_next_target(struct tp_dial *d, struct tp_target *t)
 {
     if (d->hop + 1 < d->nhops) {
-        const struct tp_node *n = d->nodes[d->hop + 1];
+        const struct tp_node *n = d->ch->nodes[d->hop + 1];
         tp_target_from_name(t, n->addr.host, n->addr.port);
     } else {
         *t = d->target;
@@ -241,7 +255,7 @@ hop_next_target(struct tp_dial *d, struct tp_target *t)
 static void
 hop_connector(struct tp_dial *d)
 {
-    const struct tp_node          *n = d->nodes[d->hop];
+    const struct tp_node          *n = d->ch->nodes[d->hop];
     const struct tp_connector_ops *ops;
     struct tp_target               next;
 
@@ -270,7 +284,7 @@ hop_connector(struct tp_dial *d)
 static void
 hop_start(struct tp_dial *d)
 {
-    const struct tp_node       *n = d->nodes[d->hop];
+    const struct tp_node       *n = d->ch->nodes[d->hop];
     const struct tp_dialer_ops *ops;
 
     ops = n->dialer.mod ? n->dialer.mod->role[TP_ROLE_DIALER].ops : NULL;
@@ -294,7 +308,7 @@ chain_advance(struct tp_dial *d)
         hop_connector(d);
         return;
     default:
-        tp_select_ok(d->nodes[d->hop]);
+        tp_select_ok(d->ch->nodes[d->hop]);
         if (++d->hop == d->nhops) {
             dial_finish(d, 0, NULL);
             return;
@@ -334,7 +348,7 @@ tp_dial_unreachable(struct tp_dial *d, int err, const char *why)
 {
     step_end(d);
     if (d->chain != NULL) {
-        tp_select_ok(d->nodes[d->hop]);     /* it answered */
+        tp_select_ok(d->ch->nodes[d->hop]);     /* it answered */
     }
     dial_beyond(d, err ? err : EHOSTUNREACH, why);
 }
@@ -493,10 +507,10 @@ dial_attempt(struct tp_dial *d)
     }
     for (size_t i = 0; i < d->nhops; i++) {
         struct tp_hop *hop = &d->chain->hops[i];
-        d->nodes[i] = tp_select_node_skip(&hop->selector, hop->nodes,
+        d->ch->nodes[i] = tp_select_node_skip(&hop->selector, hop->nodes,
                                           hop->nnodes, &hop->rr, now,
-                                          d->failed, d->nfailed);
-        if (d->nodes[i] == NULL) {
+                                          d->ch->failed, d->ch->nfailed);
+        if (d->ch->nodes[i] == NULL) {
             if (d->err == 0) {
                 snprintf(d->why, sizeof(d->why), "chain \"%s\" hop %zu has "
                          "no nodes", d->chain->name, i);
@@ -505,7 +519,8 @@ dial_attempt(struct tp_dial *d)
             return;
         }
     }
-    tp_target_from_name(&t, d->nodes[0]->addr.host, d->nodes[0]->addr.port);
+    tp_target_from_name(&t, d->ch->nodes[0]->addr.host,
+                        d->ch->nodes[0]->addr.port);
     dial_connect(d, &t);
 }
 
@@ -556,7 +571,8 @@ tp_dial_start(struct tp_dial **owner, struct tp_worker *w,
     const struct tp_sockopts *so,
     uint64_t timeout_ms, tp_dial_cb cb, void *arg)
 {
-    struct tp_dial *d = calloc(1, sizeof(*d));
+    size_t          nhops = tp_chain_hops(chain, t);
+    struct tp_dial *d = dial_alloc(nhops > 0);
 
     if (d == NULL) {
         *owner = NULL;
@@ -567,7 +583,7 @@ tp_dial_start(struct tp_dial **owner, struct tp_worker *w,
     *owner = d;
     d->w = w;
     d->target = *t;
-    d->nhops = tp_chain_hops(chain, t);
+    d->nhops = nhops;
     d->chain = d->nhops > 0 ? chain : NULL;
     d->so = so;
     d->timeout_ms = timeout_ms;
@@ -589,7 +605,7 @@ tp_dial_udp_start(struct tp_dial **owner, struct tp_worker *w,
     const struct tp_sockopts *so,
     uint64_t timeout_ms, tp_dial_udp_cb cb, void *arg)
 {
-    struct tp_dial *d = calloc(1, sizeof(*d));
+    struct tp_dial *d = dial_alloc(chain != NULL);
 
     if (d == NULL) {
         *owner = NULL;
