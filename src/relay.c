@@ -371,19 +371,17 @@ static void
 side_init(struct tp_relay *r, struct tp_relay_side *s,
     struct tp_relay_side *peer, struct bufferevent *bev)
 {
-    int       fd = bufferevent_getfd(bev);
-    int       type = 0;
-    socklen_t len = sizeof(type);
+    int fd = bufferevent_getfd(bev);
 
     s->bev = bev;
     s->fd = -1;
     s->peer = peer;
     s->relay = r;
-    /* Plain = a bare TCP socket: no filter below, no TLS on it. */
+    /* Plain = a bare socket: no filter below, no TLS on it. Every relay
+     * end is a stream socket tproxyd accepted or connected (a pair
+     * bufferevent has no fd), so no getsockopt(SO_TYPE) per side. */
     s->plain = bufferevent_get_underlying(bev) == NULL
-               && bufferevent_openssl_get_ssl(bev) == NULL && fd >= 0
-               && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0
-               && type == SOCK_STREAM;
+               && bufferevent_openssl_get_ssl(bev) == NULL && fd >= 0;
     bufferevent_setcb(bev, relay_read_cb, relay_write_done_cb, relay_event_cb,
                       s);
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
