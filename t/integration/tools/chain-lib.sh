@@ -21,7 +21,7 @@
 #   ch_garbage PORT             a server in srv that answers every connection with junk
 #   ch_blackhole PORT           SYNs to srv PORT are dropped (a node that is "down" silently)
 
-CH_TP=$TPI_ROOT/build/tproxyd
+CH_TP=${CH_TP:-$TPI_ROOT/build/tproxyd}   # CH_TP=wrapper: e.g. under valgrind
 CH_T=$(tpi_tmpdir)
 CH_PORT=12345
 CH_GW_PID=
