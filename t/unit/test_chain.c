@@ -131,6 +131,23 @@ tpt_listen(struct tpt_env *e, int *idx)
     return e->lport[e->nlisten++];
 }
 
+union tp_sa
+tpt_sa(const char *ip, uint16_t port)
+{
+    union tp_sa a;
+
+    memset(&a, 0, sizeof(a));
+    if (inet_pton(AF_INET, ip, &a.in.sin_addr) == 1) {
+        a.in.sin_family = AF_INET;
+        a.in.sin_port = htons(port);
+        return a;
+    }
+    ck_assert_int_eq(inet_pton(AF_INET6, ip, &a.in6.sin6_addr), 1);
+    a.in6.sin6_family = AF_INET6;
+    a.in6.sin6_port = htons(port);
+    return a;
+}
+
 uint16_t
 tpt_dead_port(void)
 {

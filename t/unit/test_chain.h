@@ -76,6 +76,8 @@ void tpt_env_free(struct tpt_env *e);
 uint16_t tpt_listen(struct tpt_env *e, int *idx);
 /* A port nothing listens on (bound, then closed). */
 uint16_t tpt_dead_port(void);
+/* An IPv4 or IPv6 literal and a port as a socket address (asserts). */
+union tp_sa tpt_sa(const char *ip, uint16_t port);
 /* Parse a config (printf format); fails the test on error. */
 void tpt_conf(struct tpt_env *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

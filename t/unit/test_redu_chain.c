@@ -8,35 +8,12 @@
  */
 #include "tproxyd.h"
 #include "redu.h"
+#include "test_chain.h"
 
 #include <arpa/inet.h>
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-static union tp_sa
-sa4(const char *ip, uint16_t port)
-{
-    union tp_sa a;
-
-    memset(&a, 0, sizeof(a));
-    a.in.sin_family = AF_INET;
-    a.in.sin_port = htons(port);
-    ck_assert_int_eq(inet_pton(AF_INET, ip, &a.in.sin_addr), 1);
-    return a;
-}
-
-static union tp_sa
-sa6(const char *ip, uint16_t port)
-{
-    union tp_sa a;
-
-    memset(&a, 0, sizeof(a));
-    a.in6.sin6_family = AF_INET6;
-    a.in6.sin6_port = htons(port);
-    ck_assert_int_eq(inet_pton(AF_INET6, ip, &a.in6.sin6_addr), 1);
-    return a;
-}
 
 static bool
 same(const union tp_sa *a, const union tp_sa *b)
@@ -49,7 +26,7 @@ same(const union tp_sa *a, const union tp_sa *b)
 START_TEST(queue_bounds_datagrams)
 {
     struct redu_queue q;
-    union tp_sa       d = sa4("192.0.2.1", 53);
+    union tp_sa       d = tpt_sa("192.0.2.1", 53);
     uint8_t           b[10] = { 0 };
 
     memset(&q, 0, sizeof(q));
@@ -78,7 +55,7 @@ END_TEST
 START_TEST(queue_bounds_bytes)
 {
     struct redu_queue q;
-    union tp_sa       d = sa6("2001:db8::1", 443);
+    union tp_sa       d = tpt_sa("2001:db8::1", 443);
     uint8_t          *big = calloc(1, REDU_QUEUE_BYTES + 1);
 
     memset(&q, 0, sizeof(q));
@@ -102,8 +79,9 @@ END_TEST
 START_TEST(queue_order_and_destinations)
 {
     struct redu_queue q;
-    union tp_sa       d[3] = { sa4("192.0.2.1", 53), sa4("192.0.2.2", 3478),
-                               sa4("192.0.2.1", 53) };
+    union tp_sa       d[3] = { tpt_sa("192.0.2.1", 53),
+                               tpt_sa("192.0.2.2", 3478),
+                               tpt_sa("192.0.2.1", 53) };
     struct redu_qd   *x;
     char              msg[32];
 
@@ -132,7 +110,8 @@ END_TEST
 
 START_TEST(reply_src_real_address)
 {
-    union tp_sa dst = sa4("192.0.2.53", 53), src = sa4("192.0.2.99", 3479);
+    union tp_sa dst = tpt_sa("192.0.2.53", 53),
+                src = tpt_sa("192.0.2.99", 3479);
     union tp_sa out;
 
     /* full-cone: any remote, as it is (STUN from another port) */
@@ -144,16 +123,17 @@ START_TEST(reply_src_real_address)
     ck_assert_int_eq(redu_tunnel_reply_src(&dst.sa, &dst, true, &out), 0);
     ck_assert(same(&out, &dst));
     ck_assert_int_eq(redu_tunnel_reply_src(&src.sa, &dst, true, &out), -1);
-    src = sa4("192.0.2.53", 54);     /* same host, other port */
+    src = tpt_sa("192.0.2.53", 54);     /* same host, other port */
     ck_assert_int_eq(redu_tunnel_reply_src(&src.sa, &dst, true, &out), -1);
 }
 END_TEST
 
 START_TEST(reply_src_unknown_is_destination)
 {
-    union tp_sa dst = sa4("192.0.2.53", 53), out;
-    union tp_sa none, any4 = sa4("0.0.0.0", 53), port0 = sa4("192.0.2.7", 0);
-    union tp_sa v6 = sa6("2001:db8::7", 53), any6 = sa6("::", 53);
+    union tp_sa dst = tpt_sa("192.0.2.53", 53), out;
+    union tp_sa none, any4 = tpt_sa("0.0.0.0", 53),
+                port0 = tpt_sa("192.0.2.7", 0);
+    union tp_sa v6 = tpt_sa("2001:db8::7", 53), any6 = tpt_sa("::", 53);
 
     memset(&none, 0, sizeof(none));     /* AF_UNSPEC: a name, say */
     for (int sym = 0; sym < 2; sym++) {
@@ -170,7 +150,7 @@ START_TEST(reply_src_unknown_is_destination)
         ck_assert_int_eq(redu_tunnel_reply_src(&v6.sa, &dst, sym, &out), 0);
         ck_assert(same(&out, &dst));
     }
-    dst = sa6("2001:db8::53", 53);
+    dst = tpt_sa("2001:db8::53", 53);
     ck_assert_int_eq(redu_tunnel_reply_src(&any6.sa, &dst, false, &out), 0);
     ck_assert(same(&out, &dst));
     ck_assert_int_eq(redu_tunnel_reply_src(&v6.sa, &dst, false, &out), 0);
@@ -180,10 +160,10 @@ END_TEST
 
 START_TEST(reply_src_v4_mapped)
 {
-    union tp_sa dst = sa4("192.0.2.53", 53), out;
-    union tp_sa mapped = sa6("::ffff:192.0.2.53", 53);
-    union tp_sa other = sa6("::ffff:192.0.2.54", 53);
-    union tp_sa want = sa4("192.0.2.54", 53);
+    union tp_sa dst = tpt_sa("192.0.2.53", 53), out;
+    union tp_sa mapped = tpt_sa("::ffff:192.0.2.53", 53);
+    union tp_sa other = tpt_sa("::ffff:192.0.2.54", 53);
+    union tp_sa want = tpt_sa("192.0.2.54", 53);
 
     ck_assert_int_eq(redu_tunnel_reply_src(&mapped.sa, &dst, true, &out), 0);
     ck_assert_int_eq(out.sa.sa_family, AF_INET);
@@ -198,8 +178,9 @@ END_TEST
  * nowhere known) are written back from the original destination. */
 START_TEST(reply_src_with_sniffed_name)
 {
-    union tp_sa        odst = sa4("192.0.2.1", 443), to = sa4("198.51.100.9", 443);
-    union tp_sa        other = sa4("198.51.100.10", 443), out;
+    union tp_sa        odst = tpt_sa("192.0.2.1", 443),
+                       to = tpt_sa("198.51.100.9", 443);
+    union tp_sa        other = tpt_sa("198.51.100.10", 443), out;
     struct redu_name  *nm = calloc(1, sizeof(*nm) + 16);
 
     nm->to = to;
@@ -220,7 +201,8 @@ END_TEST
 START_TEST(backoff_per_client)
 {
     struct redu_backoff *b = calloc(1, sizeof(*b));
-    union tp_sa          c1 = sa4("10.0.0.1", 5000), c2 = sa4("10.0.0.2", 5000);
+    union tp_sa          c1 = tpt_sa("10.0.0.1", 5000),
+                         c2 = tpt_sa("10.0.0.2", 5000);
     uint32_t             h1 = 7, h2 = 8;
 
     ck_assert(!redu_backoff_blocked(b, h1, &c1.sa, NULL, 1000));
@@ -242,8 +224,9 @@ END_TEST
 START_TEST(backoff_symmetric_key)
 {
     struct redu_backoff *b = calloc(1, sizeof(*b));
-    union tp_sa          c = sa6("fd00::1", 5000);
-    union tp_sa          d1 = sa6("2001:db8::1", 53), d2 = sa6("2001:db8::2", 53);
+    union tp_sa          c = tpt_sa("fd00::1", 5000);
+    union tp_sa          d1 = tpt_sa("2001:db8::1", 53),
+                         d2 = tpt_sa("2001:db8::2", 53);
 
     redu_backoff_note(b, 3, &c.sa, &d1.sa, 500);
     ck_assert(redu_backoff_blocked(b, 3, &c.sa, &d1.sa, 100));

@@ -8,6 +8,7 @@
 #include "tproxyd.h"
 #include "redu.h"
 #include "sniff.h"
+#include "test_chain.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -26,30 +27,6 @@ initial(uint8_t *p, size_t len, uint8_t b0, uint32_t version, uint8_t dcil)
     p[4] = (uint8_t) version;
     p[5] = dcil;
     return len;
-}
-
-static union tp_sa
-sa4(const char *ip, uint16_t port)
-{
-    union tp_sa a;
-
-    memset(&a, 0, sizeof(a));
-    a.in.sin_family = AF_INET;
-    a.in.sin_port = htons(port);
-    ck_assert_int_eq(inet_pton(AF_INET, ip, &a.in.sin_addr), 1);
-    return a;
-}
-
-static union tp_sa
-sa6(const char *ip, uint16_t port)
-{
-    union tp_sa a;
-
-    memset(&a, 0, sizeof(a));
-    a.in6.sin6_family = AF_INET6;
-    a.in6.sin6_port = htons(port);
-    ck_assert_int_eq(inet_pton(AF_INET6, ip, &a.in6.sin6_addr), 1);
-    return a;
 }
 
 START_TEST(initial_v1_v2_only)
@@ -150,7 +127,8 @@ END_TEST
 START_TEST(hold_keeps_order_bytes_and_destinations)
 {
     struct redu_hold *h = calloc(1, sizeof(*h));
-    union tp_sa       a = sa4("10.77.2.99", 4433), b = sa6("fd77:2::9", 53);
+    union tp_sa       a = tpt_sa("10.77.2.99", 4433),
+                      b = tpt_sa("fd77:2::9", 53);
     uint8_t           d[REDU_HOLD_DGRAMS][300];
     size_t            off = 0;
 
@@ -184,7 +162,7 @@ START_TEST(hold_byte_cap)
 {
     struct redu_hold *h = calloc(1, sizeof(*h));
     static uint8_t    big[REDU_HOLD_BYTES];
-    union tp_sa       a = sa4("192.0.2.1", 443);
+    union tp_sa       a = tpt_sa("192.0.2.1", 443);
 
     ck_assert_ptr_nonnull(h);
     memset(big, 0x5a, sizeof(big));
@@ -246,10 +224,10 @@ name_new(const char *host, const union tp_sa *to, const union tp_sa *odst)
 
 START_TEST(rewrite_out_and_back_v4)
 {
-    union tp_sa       odst = sa4("10.77.2.99", 4433);
-    union tp_sa       res = sa4("10.77.2.2", 4433);
-    union tp_sa       other = sa4("10.77.2.2", 7007);
-    union tp_sa       third = sa4("198.51.100.1", 4433);
+    union tp_sa       odst = tpt_sa("10.77.2.99", 4433);
+    union tp_sa       res = tpt_sa("10.77.2.2", 4433);
+    union tp_sa       other = tpt_sa("10.77.2.2", 7007);
+    union tp_sa       third = tpt_sa("198.51.100.1", 4433);
     struct redu_name *nm = name_new("quic.test", &res, &odst);
 
     /* Without a name nothing changes. */
@@ -272,9 +250,9 @@ END_TEST
 
 START_TEST(rewrite_v6_and_same_address)
 {
-    union tp_sa       odst = sa6("fd77:2::99", 443);
-    union tp_sa       res = sa6("fd77:2::2", 443);
-    union tp_sa       res_v4 = sa4("10.77.2.2", 443);
+    union tp_sa       odst = tpt_sa("fd77:2::99", 443);
+    union tp_sa       res = tpt_sa("fd77:2::2", 443);
+    union tp_sa       res_v4 = tpt_sa("10.77.2.2", 443);
     struct redu_name *nm = name_new("quic.test", &res, &odst);
 
     ck_assert(tp_sockaddr_equal(redu_name_dst(nm, &odst, &odst.sa),
@@ -296,25 +274,25 @@ START_TEST(loopback_refused)
 {
     union tp_sa a;
 
-    a = sa4("127.0.0.1", 443);
+    a = tpt_sa("127.0.0.1", 443);
     ck_assert(redu_addr_loopback(&a.sa));
-    a = sa4("127.255.0.9", 443);
+    a = tpt_sa("127.255.0.9", 443);
     ck_assert(redu_addr_loopback(&a.sa));
-    a = sa4("0.0.0.0", 443);
+    a = tpt_sa("0.0.0.0", 443);
     ck_assert(redu_addr_loopback(&a.sa));
-    a = sa6("::1", 443);
+    a = tpt_sa("::1", 443);
     ck_assert(redu_addr_loopback(&a.sa));
-    a = sa6("::", 443);
+    a = tpt_sa("::", 443);
     ck_assert(redu_addr_loopback(&a.sa));
-    a = sa6("::ffff:127.0.0.1", 443);
+    a = tpt_sa("::ffff:127.0.0.1", 443);
     ck_assert(redu_addr_loopback(&a.sa));
-    a = sa4("10.77.2.2", 443);
+    a = tpt_sa("10.77.2.2", 443);
     ck_assert(!redu_addr_loopback(&a.sa));
-    a = sa4("128.0.0.1", 443);
+    a = tpt_sa("128.0.0.1", 443);
     ck_assert(!redu_addr_loopback(&a.sa));
-    a = sa6("fd77:2::2", 443);
+    a = tpt_sa("fd77:2::2", 443);
     ck_assert(!redu_addr_loopback(&a.sa));
-    a = sa6("::ffff:10.0.0.1", 443);
+    a = tpt_sa("::ffff:10.0.0.1", 443);
     ck_assert(!redu_addr_loopback(&a.sa));
 }
 END_TEST

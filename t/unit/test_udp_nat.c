@@ -7,6 +7,7 @@
 #include "tproxyd.h"
 #include "udp_nat.h"
 #include "worker.h"
+#include "test_chain.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -67,30 +68,6 @@ fx_free(struct fixture *f)
     event_base_free(f->w.base);
 }
 
-static union tp_sa
-v4(const char *ip, uint16_t port)
-{
-    union tp_sa a;
-
-    memset(&a, 0, sizeof(a));
-    a.in.sin_family = AF_INET;
-    a.in.sin_port = htons(port);
-    ck_assert_int_eq(inet_pton(AF_INET, ip, &a.in.sin_addr), 1);
-    return a;
-}
-
-static union tp_sa
-v6(const char *ip, uint16_t port)
-{
-    union tp_sa a;
-
-    memset(&a, 0, sizeof(a));
-    a.in6.sin6_family = AF_INET6;
-    a.in6.sin6_port = htons(port);
-    ck_assert_int_eq(inet_pton(AF_INET6, ip, &a.in6.sin6_addr), 1);
-    return a;
-}
-
 static struct tp_udp_sess *
 add(struct fixture *f, const union tp_sa *c, const union tp_sa *d)
 {
@@ -103,8 +80,10 @@ add(struct fixture *f, const union tp_sa *c, const union tp_sa *d)
 START_TEST(fullcone_key_is_client)
 {
     struct fixture      f;
-    union tp_sa         a = v4("10.0.0.2", 5000), b = v4("10.0.0.2", 5001);
-    union tp_sa         x = v4("192.0.2.1", 53), y = v4("192.0.2.9", 443);
+    union tp_sa         a = tpt_sa("10.0.0.2", 5000),
+                        b = tpt_sa("10.0.0.2", 5001);
+    union tp_sa         x = tpt_sa("192.0.2.1", 53),
+                        y = tpt_sa("192.0.2.9", 443);
     struct tp_udp_sess *s;
 
     fx_init(&f, false, 100, 30000);
@@ -127,8 +106,10 @@ END_TEST
 START_TEST(symmetric_key_is_client_and_dst)
 {
     struct fixture      f;
-    union tp_sa         a = v4("10.0.0.2", 5000), b = v4("10.0.0.3", 5000);
-    union tp_sa         x = v4("192.0.2.1", 53), y = v4("192.0.2.1", 54);
+    union tp_sa         a = tpt_sa("10.0.0.2", 5000),
+                        b = tpt_sa("10.0.0.3", 5000);
+    union tp_sa         x = tpt_sa("192.0.2.1", 53),
+                        y = tpt_sa("192.0.2.1", 54);
     struct tp_udp_sess *sx, *sy, *sb;
 
     fx_init(&f, true, 100, 30000);
@@ -153,10 +134,12 @@ END_TEST
 START_TEST(ipv6_keys)
 {
     struct fixture      f;
-    union tp_sa         a = v6("fd77:1::2", 5000), a2 = v6("fd77:1::3", 5000);
-    union tp_sa         a3 = v6("fd77:1::2", 5001);
-    union tp_sa         x = v6("fd77:2::2", 53), y = v6("2001:db8::1", 53);
-    union tp_sa         m = v4("10.0.0.2", 5000);
+    union tp_sa         a = tpt_sa("fd77:1::2", 5000),
+                        a2 = tpt_sa("fd77:1::3", 5000);
+    union tp_sa         a3 = tpt_sa("fd77:1::2", 5001);
+    union tp_sa         x = tpt_sa("fd77:2::2", 53),
+                        y = tpt_sa("2001:db8::1", 53);
+    union tp_sa         m = tpt_sa("10.0.0.2", 5000);
     struct tp_udp_sess *s1, *s2;
 
     fx_init(&f, true, 100, 30000);
@@ -177,12 +160,12 @@ END_TEST
 START_TEST(lru_eviction_at_cap)
 {
     struct fixture      f;
-    union tp_sa         c[4], x = v4("192.0.2.1", 53);
+    union tp_sa         c[4], x = tpt_sa("192.0.2.1", 53);
     struct tp_udp_sess *s[4];
 
     fx_init(&f, false, 3, 30000);
     for (int i = 0; i < 4; i++) {
-        c[i] = v4("10.0.0.2", (uint16_t) (6000 + i));
+        c[i] = tpt_sa("10.0.0.2", (uint16_t) (6000 + i));
     }
     for (int i = 0; i < 3; i++) {
         s[i] = add(&f, &c[i], &x);
@@ -209,12 +192,12 @@ END_TEST
 START_TEST(ttl_sweep)
 {
     struct fixture      f;
-    union tp_sa         x = v4("192.0.2.1", 53), c;
+    union tp_sa         x = tpt_sa("192.0.2.1", 53), c;
     struct tp_udp_sess *s[3];
 
     fx_init(&f, false, 100, 1000);
     for (int i = 0; i < 3; i++) {
-        c = v4("10.0.0.2", (uint16_t) (7000 + i));
+        c = tpt_sa("10.0.0.2", (uint16_t) (7000 + i));
         s[i] = add(&f, &c, &x);
     }
     /* LRU order s0, s1, s2; idle since 100, 200, 300 ms. */
@@ -231,7 +214,7 @@ START_TEST(ttl_sweep)
     ck_assert_ptr_null(f.nat.newest);
     ck_assert_uint_eq(f.w.nsessions, 0);
     /* A touched session is young again. */
-    c = v4("10.0.0.2", 7100);
+    c = tpt_sa("10.0.0.2", 7100);
     s[0] = add(&f, &c, &x);
     s[0]->last_ms = 0;
     tp_udp_nat_touch(s[0]);
@@ -245,14 +228,14 @@ END_TEST
 START_TEST(grow_keeps_every_session)
 {
     struct fixture f;
-    union tp_sa    x = v6("2001:db8::53", 53), c;
+    union tp_sa    x = tpt_sa("2001:db8::53", 53), c;
     char           ip[64];
     size_t         n = 5000;
 
     fx_init(&f, false, 100000, 30000);
     for (size_t i = 0; i < n; i++) {
         snprintf(ip, sizeof(ip), "fd00::%zx", i / 7);
-        c = v6(ip, (uint16_t) (1000 + i % 7));
+        c = tpt_sa(ip, (uint16_t) (1000 + i % 7));
         add(&f, &c, &x);
     }
     ck_assert_uint_gt(f.nat.nbuckets, 1024);
@@ -260,7 +243,7 @@ START_TEST(grow_keeps_every_session)
     for (size_t i = 0; i < n; i++) {
         struct tp_udp_sess *s;
         snprintf(ip, sizeof(ip), "fd00::%zx", i / 7);
-        c = v6(ip, (uint16_t) (1000 + i % 7));
+        c = tpt_sa(ip, (uint16_t) (1000 + i % 7));
         s = tp_udp_nat_lookup(&f.nat, &c.sa, NULL);
         ck_assert_ptr_nonnull(s);
         ck_assert(tp_sockaddr_equal(&s->client.sa, &c.sa));
@@ -273,8 +256,8 @@ END_TEST
 START_TEST(handler_bytes)
 {
     struct fixture      f;
-    union tp_sa         x = v4("192.0.2.1", 53), a = v4("10.0.0.2", 1);
-    union tp_sa         b = v4("10.0.0.2", 2);
+    union tp_sa         x = tpt_sa("192.0.2.1", 53), a = tpt_sa("10.0.0.2", 1);
+    union tp_sa         b = tpt_sa("10.0.0.2", 2);
     struct tp_udp_sess *s1, *s2;
     uint8_t            *h;
 
@@ -301,7 +284,7 @@ END_TEST
 START_TEST(upstream_fd_watched_and_closed)
 {
     struct fixture      f;
-    union tp_sa         x = v4("192.0.2.1", 53), a = v4("10.0.0.2", 1);
+    union tp_sa         x = tpt_sa("192.0.2.1", 53), a = tpt_sa("10.0.0.2", 1);
     struct tp_udp_sess *s;
     int                 sv[2];
 
@@ -333,9 +316,9 @@ END_TEST
 
 START_TEST(address_hash)
 {
-    union tp_sa a = v4("10.0.0.2", 5000), b = v4("10.0.0.2", 5001);
-    union tp_sa c = v4("10.0.0.3", 5000), d = v6("fd77:1::2", 5000);
-    union tp_sa a2 = v4("10.0.0.2", 5000);
+    union tp_sa a = tpt_sa("10.0.0.2", 5000), b = tpt_sa("10.0.0.2", 5001);
+    union tp_sa c = tpt_sa("10.0.0.3", 5000), d = tpt_sa("fd77:1::2", 5000);
+    union tp_sa a2 = tpt_sa("10.0.0.2", 5000);
 
     a2.in.sin_zero[0] = 0x55;               /* padding is not the key */
     ck_assert_uint_eq(tp_sa_hash(7, &a.sa), tp_sa_hash(7, &a2.sa));
