@@ -444,6 +444,19 @@ tpt_echo(struct tpt_env *e, struct bufferevent *bev, const char *msg)
     return ok;
 }
 
+void
+tpt_dial_echo(struct tpt_env *e, const char *chain, const char *host,
+    uint16_t port, int timeout_ms, const char *msg)
+{
+    struct tpt_dialres r;
+
+    tpt_dial(e, chain, host, port, &r, timeout_ms);
+    ck_assert_msg(r.err == 0, "dial %s:%u via %s: %s", host, port,
+                  chain ? chain : "direct", r.why);
+    ck_assert_msg(tpt_echo(e, r.bev, msg), "no echo of \"%s\"", msg);
+    bufferevent_free(r.bev);
+}
+
 bool
 tpt_bev_fails(struct tpt_env *e, struct bufferevent *bev, const char *msg,
     int ms)
@@ -700,10 +713,7 @@ START_TEST(direct_dial)
     tpt_conf(&e, "services = ( { name = \"x\"; addr = \"127.0.0.1:1\"; "
              "handler = { type = \"red\"; }; listener = { type = \"red\"; };"
              " } );");
-    tpt_dial(&e, NULL, "127.0.0.1", echo->port, &r, 2000);
-    ck_assert_msg(r.err == 0, "%s", r.why);
-    ck_assert(tpt_echo(&e, r.bev, "hello"));
-    bufferevent_free(r.bev);
+    tpt_dial_echo(&e, NULL, "127.0.0.1", echo->port, 2000, "hello");
     tpt_dial(&e, NULL, "127.0.0.1", tpt_dead_port(), &r, 2000);
     ck_assert_int_eq(r.err, ECONNREFUSED);
     ck_assert_str_eq(r.why, "connect: Connection refused");
@@ -740,10 +750,8 @@ START_TEST(skip_refused_and_garbage)
              "{ name = \"good\"; addr = \"127.0.0.1:%u\"; "
              "connector = { type = \"socks5\"; }; } ); } ); } );",
              dead, bad->port, ok->port);
-    tpt_dial(&e, "c", "127.0.0.1", echo->port, &r, 2000);
-    ck_assert_msg(r.err == 0, "%s", r.why);
-    ck_assert(tpt_echo(&e, r.bev, "through the third node"));
-    bufferevent_free(r.bev);
+    tpt_dial_echo(&e, "c", "127.0.0.1", echo->port, 2000,
+                  "through the third node");
     hop = &e.conf->chains[0].hops[0];
     ck_assert(tp_select_is_down(&hop->nodes[0], tp_now_ms()));
     ck_assert(tp_select_is_down(&hop->nodes[1], tp_now_ms()));
@@ -827,7 +835,6 @@ END_TEST
 START_TEST(next_hop_refused)
 {
     struct tpt_env      e;
-    struct tpt_dialres  r;
     struct tpt_mock    *echo;
     int                 l1, l2;
     uint16_t            p1, p2;
@@ -855,10 +862,7 @@ START_TEST(next_hop_refused)
              p1, tpt_dead_port(), p2);
     tpt_serve(&e, 0, l1);
     tpt_serve(&e, 1, l2);
-    tpt_dial(&e, "c", "127.0.0.1", echo->port, &r, 2000);
-    ck_assert_msg(r.err == 0, "%s", r.why);
-    ck_assert(tpt_echo(&e, r.bev, "two hops"));
-    bufferevent_free(r.bev);
+    tpt_dial_echo(&e, "c", "127.0.0.1", echo->port, 2000, "two hops");
     ch = &e.conf->chains[0];
     ck_assert(!tp_select_is_down(&ch->hops[0].nodes[0], tp_now_ms()));
     ck_assert(tp_select_is_down(&ch->hops[1].nodes[0], tp_now_ms()));

@@ -106,6 +106,10 @@ struct tpt_mock *tpt_mock(struct tpt_env *e, const struct tpt_step *steps,
 /* Dial target host:port through the chain named `chain` (NULL: direct). */
 void tpt_dial(struct tpt_env *e, const char *chain, const char *host,
     uint16_t port, struct tpt_dialres *r, int timeout_ms);
+/* tpt_dial() that must succeed, then tpt_echo(msg) over the stream, which
+ * is freed after. */
+void tpt_dial_echo(struct tpt_env *e, const char *chain, const char *host,
+    uint16_t port, int timeout_ms, const char *msg);
 /* Write msg on bev and wait for the same bytes back (an echo peer). */
 bool tpt_echo(struct tpt_env *e, struct bufferevent *bev, const char *msg);
 /* After a successful dial: a read error or EOF on bev comes within ms. */

@@ -223,7 +223,6 @@ END_TEST
 START_TEST(connector_to_handler)
 {
     struct tpt_env      e;
-    struct tpt_dialres  r;
     struct tpt_mock    *echo;
     int                 l;
     uint16_t            p;
@@ -238,10 +237,8 @@ START_TEST(connector_to_handler)
              "\"127.0.0.1:%u\"; connector = { type = \"http\"; auth = { "
              "username = \"u\"; password = \"p:w\"; }; }; } ); } ); } );", p);
     tpt_serve(&e, 0, l);
-    tpt_dial(&e, "c", "localhost", echo->port, &r, 2000);
-    ck_assert_msg(r.err == 0, "%s", r.why);
-    ck_assert(tpt_echo(&e, r.bev, "GET / HTTP/1.0\r\n\r\n"));
-    bufferevent_free(r.bev);
+    tpt_dial_echo(&e, "c", "localhost", echo->port, 2000,
+                  "GET / HTTP/1.0\r\n\r\n");
     tpt_env_free(&e);
 }
 END_TEST

@@ -264,14 +264,8 @@ START_TEST(connector_to_handler)
              "true; auth = { username = \"u\"; password = \"p\"; }; }; } );"
              " } ); } );", p, p);
     tpt_serve(&e, 0, l);
-    tpt_dial(&e, "lazy", "127.0.0.1", echo->port, &r, 2000);
-    ck_assert_msg(r.err == 0, "%s", r.why);
-    ck_assert(tpt_echo(&e, r.bev, "lazy"));
-    bufferevent_free(r.bev);
-    tpt_dial(&e, "wait", "127.0.0.1", echo->port, &r, 2000);
-    ck_assert_msg(r.err == 0, "%s", r.why);
-    ck_assert(tpt_echo(&e, r.bev, "nodelay"));
-    bufferevent_free(r.bev);
+    tpt_dial_echo(&e, "lazy", "127.0.0.1", echo->port, 2000, "lazy");
+    tpt_dial_echo(&e, "wait", "127.0.0.1", echo->port, 2000, "nodelay");
     tpt_dial(&e, "wait", "127.0.0.1", tpt_dead_port(), &r, 2000);
     ck_assert_int_eq(r.err, ENETUNREACH);
     tpt_env_free(&e);

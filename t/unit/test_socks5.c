@@ -380,10 +380,8 @@ START_TEST(connector_to_handler)
              "\"socks5\"; auth = { username = \"user\"; password = \"x\"; "
              "}; }; } ); } ); } );", p, p);
     tpt_serve(&e, 0, l);
-    tpt_dial(&e, "c", "127.0.0.1", echo->port, &r, 2000);
-    ck_assert_msg(r.err == 0, "%s", r.why);
-    ck_assert(tpt_echo(&e, r.bev, "both sides are ours"));
-    bufferevent_free(r.bev);
+    tpt_dial_echo(&e, "c", "127.0.0.1", echo->port, 2000,
+                  "both sides are ours");
     tpt_dial(&e, "bad", "127.0.0.1", echo->port, &r, 2000);
     ck_assert_int_eq(r.err, EACCES);
     tpt_env_free(&e);

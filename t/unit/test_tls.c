@@ -157,7 +157,6 @@ END_TEST
 START_TEST(tls_inside_previous_hop)
 {
     struct tpt_env      e;
-    struct tpt_dialres  r;
     struct tpt_mock    *echo;
     char                cert[128], key[128], hosts[128];
     FILE               *f;
@@ -191,10 +190,8 @@ START_TEST(tls_inside_previous_hop)
     ck_assert_int_eq(evdns_base_load_hosts(e.w.dns, hosts), 0);
     tpt_serve(&e, 0, l1);
     tpt_serve(&e, 1, l2);
-    tpt_dial(&e, "c", "127.0.0.1", echo->port, &r, 3000);
-    ck_assert_msg(r.err == 0, "%s", r.why);
-    ck_assert(tpt_echo(&e, r.bev, "tls in a socks5 tunnel"));
-    bufferevent_free(r.bev);
+    tpt_dial_echo(&e, "c", "127.0.0.1", echo->port, 3000,
+                  "tls in a socks5 tunnel");
     tpt_env_free(&e);
 }
 END_TEST
