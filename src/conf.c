@@ -248,6 +248,26 @@ tp_conf_chain(const struct tp_conf *conf, const char *name)
     return NULL;
 }
 
+/* sockopts.source as socket addresses, once (check_source vetted them),
+ * so that a new flow does not parse them again. */
+static int
+parse_sources(struct tp_sockopts *so)
+{
+    struct sockaddr_storage ss;
+    socklen_t               len;
+
+    so->source_sa = calloc(so->nsource, sizeof(*so->source_sa));
+    if (so->source_sa == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < so->nsource; i++) {
+        if (tp_ip_literal(so->source[i], 0, &ss, &len) == 0) {
+            tp_sa_set(&so->source_sa[i], (struct sockaddr *) &ss);
+        }
+    }
+    return 0;
+}
+
 static int
 check_service(struct tp_conf *conf, struct tp_service *svc, struct tp_err *err)
 {
@@ -278,6 +298,11 @@ check_service(struct tp_conf *conf, struct tp_service *svc, struct tp_err *err)
                      svc->handler.chain_name);
             return -1;
         }
+    }
+    if (svc->sockopts.nsource > 0 && parse_sources(&svc->sockopts) != 0) {
+        snprintf(err->msg, sizeof(err->msg), "%s: service \"%s\": out of "
+                 "memory", conf->path, n);
+        return -1;
     }
     if (h->uses_forwarder && svc->forwarder.nnodes == 0) {
         snprintf(err->msg, sizeof(err->msg), "%s: service \"%s\": handler "
@@ -493,6 +518,9 @@ tp_conf_free(struct tp_conf *conf)
     }
     for (size_t i = 0; i < conf->nbypasses; i++) {
         tp_bypass_free_compiled(&conf->bypasses[i]);
+    }
+    for (size_t i = 0; i < conf->nservices; i++) {
+        free(conf->services[i].sockopts.source_sa);
     }
     tp_schema_free(tp_schema_root, conf);
     free(conf->path);

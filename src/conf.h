@@ -64,6 +64,7 @@ struct tp_sockopts {
     int64_t     mark;                   /* SO_MARK; 0 = none */
     char      **source;                 /* services: egress source IPs */
     size_t      nsource;
+    union tp_sa *source_sa;             /* the same, parsed after load */
 };
 
 enum tp_strategy { TP_SEL_ROUND, TP_SEL_RANDOM, TP_SEL_FIFO };

@@ -59,23 +59,22 @@ int
 tp_socket_bind_source(int fd, int family, int type,
     const struct tp_sockopts *so, unsigned *next)
 {
-    struct sockaddr_storage ss;
-    socklen_t               len;
-    int                     one = 1, err = 0;
+    int one = 1, err = 0;
 
-    if (so == NULL || so->nsource == 0) {
+    if (so == NULL || so->source_sa == NULL) {
         return 0;
     }
     if (type == SOCK_STREAM) {
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
     }
     for (size_t i = 0; i < so->nsource; i++) {
-        size_t k = (*next + i) % so->nsource;
-        if (tp_ip_literal(so->source[k], 0, &ss, &len) != 0
-            || ss.ss_family != family) {
+        size_t             k = (*next + i) % so->nsource;
+        const union tp_sa *a = &so->source_sa[k];
+
+        if (a->sa.sa_family != family) {
             continue;
         }
-        if (bind(fd, (struct sockaddr *) &ss, len) == 0) {
+        if (bind(fd, &a->sa, tp_sa_len(a)) == 0) {
             *next = (unsigned) (k + 1);
             return 0;
         }

@@ -92,6 +92,8 @@ START_TEST(good_forward)
     ck_assert_int_eq(c->services[0].sockopts.mark, 100);
     ck_assert_uint_eq(c->services[0].sockopts.nsource, 2);
     ck_assert_str_eq(c->services[0].sockopts.source[1], "::1");
+    ck_assert_int_eq(c->services[0].sockopts.source_sa[1].sa.sa_family,
+                     AF_INET6);          /* parsed once, at load */
     ck_assert_uint_eq(c->services[0].connect_timeout_ms, 3000);
     ck_assert_uint_eq(c->services[0].idle_timeout_ms, 300000);
     ck_assert_str_eq(c->services[0].handler.mod->name, "tcp");

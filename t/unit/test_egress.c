@@ -8,6 +8,7 @@
 #include "tproxyd.h"
 #include "conf.h"
 #include "dial.h"
+#include "test_chain.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -58,7 +59,9 @@ START_TEST(round_robin_and_skips)
 {
     char               *src[] = { "127.0.0.2", "2001:db8::1", "192.0.2.99",
                                   "127.0.0.3" };
-    struct tp_sockopts  so = { 0, src, 4 };
+    union tp_sa         sa[] = { tpt_sa(src[0], 0), tpt_sa(src[1], 0),
+                                 tpt_sa(src[2], 0), tpt_sa(src[3], 0) };
+    struct tp_sockopts  so = { 0, src, 4, sa };
     unsigned            next = 0;
     char                b[INET_ADDRSTRLEN];
 
@@ -74,8 +77,11 @@ START_TEST(refusals_and_other_family)
 {
     char               *bad[] = { "192.0.2.98", "192.0.2.99" };
     char               *v6[] = { "2001:db8::1" };
-    struct tp_sockopts  so_bad = { 0, bad, 2 }, so_v6 = { 0, v6, 1 };
-    struct tp_sockopts  none = { 0, NULL, 0 };
+    union tp_sa         bad_sa[] = { tpt_sa(bad[0], 0), tpt_sa(bad[1], 0) };
+    union tp_sa         v6_sa[] = { tpt_sa(v6[0], 0) };
+    struct tp_sockopts  so_bad = { 0, bad, 2, bad_sa };
+    struct tp_sockopts  so_v6 = { 0, v6, 1, v6_sa };
+    struct tp_sockopts  none = { 0, NULL, 0, NULL };
     unsigned            next = 0;
     char                b[INET_ADDRSTRLEN];
 
@@ -91,7 +97,8 @@ END_TEST
 START_TEST(tcp_port_chosen_at_connect)
 {
     char               *src[] = { "127.0.0.4" };
-    struct tp_sockopts  so = { 0, src, 1 };
+    union tp_sa         sa[] = { tpt_sa(src[0], 0) };
+    struct tp_sockopts  so = { 0, src, 1, sa };
     unsigned            next = 0;
     struct sockaddr_in  srv, in;
     socklen_t           len = sizeof(srv);
