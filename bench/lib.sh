@@ -148,6 +148,12 @@ rules_apply() {
     local -a common=(--backend nft --port "$TPB_PORT" --family 4 --iface g0 --no-default-bypass
         --bypass 127.0.0.0/8 --bypass "$TPB_CLI_NET" --bypass 224.0.0.0/4 --bypass-mark "$TPB_MARK")
     rules_clear
+    # A proxy row leaves TIME_WAIT sockets in the gateway whose local address is the server's
+    # (transparent sockets) for 60 s. Early demux attaches a forwarded SYN on the same 4-tuple to
+    # such a socket and ip_forward() then drops it (skb->sk set): plain routing right after a
+    # proxy row would stall on SYN retries. Plain routing has no local sockets to demux to, so it
+    # runs without; the proxy rows keep it (it saves their local deliveries a route lookup).
+    nsx "$TPB_GW" sysctl -qw net.ipv4.tcp_early_demux="$([[ $mode == direct ]] && echo 0 || echo 1)"
     case $mode in
     direct) ;;
     redirect) nsx "$TPB_GW" sh "$TPB_RULES" apply --mode redirect --proto tcp "${common[@]}" >/dev/null ;;
