@@ -2,7 +2,7 @@
  * relay.c - module "relay": GOST's relay protocol v1 (TCP CONNECT with
  * optional user auth; UDP over the stream): its table, the schemas of
  * both roles and the connector. The handler is relay_server.c; bytes:
- * relay_wire.c. It lends the handler relay_frame_need() (relay.h).
+ * relay_wire.c. It lends the handler relay_udp_frame_need() (relay.h).
  */
 #include "../src/tproxyd.h"
 #include "../src/conf.h"
@@ -431,30 +431,6 @@ relay_utun_send(struct tp_udp_tunnel *t, const struct sockaddr *dst,
     return 0;
 }
 
-size_t
-relay_frame_need(const uint8_t *p, size_t avail, bool addressed)
-{
-    struct tp_proxy_addr a;
-    size_t               dlen;
-    int                  alen;
-
-    if (avail < RELAY_UDP_HEADER_LEN) {
-        return 0;
-    }
-    dlen = (size_t) p[0] << 8 | p[1];
-    if (!addressed) {
-        return RELAY_UDP_HEADER_LEN + dlen;
-    }
-    if (dlen == 0) {
-        return RELAY_FRAME_BAD;
-    }
-    alen = avail > 3 ? tp_proxy_addr_decode(p + 3, avail - 3, &a) : TP_AGAIN;
-    if (alen == TP_ERROR) {
-        return RELAY_FRAME_BAD;
-    }
-    return alen > 0 ? 3 + (size_t) alen + dlen : 0;
-}
-
 /* One frame at the head of in: 1 delivered, 0 incomplete, -1 broken or
  * freed (stop). */
 static int
@@ -470,8 +446,8 @@ relay_utun_frame(struct relay_utun *u, struct evbuffer *in)
 
     p = evbuffer_pullup(in, len < RELAY_UDP_ADDR_HEADER_MAX
                             ? (ssize_t) len : RELAY_UDP_ADDR_HEADER_MAX);
-    need = relay_frame_need(p, len, u->addressed);
-    if (need == RELAY_FRAME_BAD) {
+    need = relay_udp_frame_need(p, len, u->addressed);
+    if (need == RELAY_UDP_FRAME_BAD) {
         relay_utun_break(u, EPROTO, "relay: malformed UDP frame");
         return -1;
     }

@@ -26,12 +26,6 @@ struct relay_handler_conf {
 /* The handler holds its output to the client to this bound as well. */
 #define RELAY_UDP_OUT_MAX   (1024 * 1024)   /* queued towards the server */
 
-#define RELAY_FRAME_BAD     ((size_t) -1)
-
-/* Bytes a whole frame takes at the head of p: 0 if not known yet,
- * RELAY_FRAME_BAD if it is malformed. */
-size_t relay_frame_need(const uint8_t *p, size_t avail, bool addressed);
-
 /*
  * The handler's stream hook (tp_handler_ops.stream): the relay request on
  * c->cbev, then CONNECT through the core (tp_conn_forward) or a UDP stream;

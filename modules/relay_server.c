@@ -139,8 +139,8 @@ relayh_udp_frames(struct relayh_udp *u, struct evbuffer *in)
         len = evbuffer_get_length(in);
         p = evbuffer_pullup(in, len < RELAY_UDP_ADDR_HEADER_MAX
                                 ? (ssize_t) len : RELAY_UDP_ADDR_HEADER_MAX);
-        need = relay_frame_need(p, len, u->addressed);
-        if (need == RELAY_FRAME_BAD
+        need = relay_udp_frame_need(p, len, u->addressed);
+        if (need == RELAY_UDP_FRAME_BAD
             || (need == 0 && len >= RELAY_UDP_ADDR_HEADER_MAX)) {
             tp_conn_close(u->c, TP_END_PROTOCOL, "(relay: bad UDP frame)");
             return -1;

@@ -408,3 +408,29 @@ relay_udp_addr_decode(const uint8_t *buf, size_t len,
     *dlen = n;
     return (int) (3 + (size_t) alen + n);
 }
+
+
+size_t
+relay_udp_frame_need(const uint8_t *p, size_t avail, bool addressed)
+{
+    struct tp_proxy_addr  a;
+    size_t                have, dlen;
+    int                   alen;
+
+    if (avail < RELAY_UDP_HEADER_LEN) {
+        return 0;
+    }
+    dlen = (size_t) p[0] << 8 | p[1];
+    if (!addressed) {
+        return RELAY_UDP_HEADER_LEN + dlen;
+    }
+    if (dlen == 0) {
+        return RELAY_UDP_FRAME_BAD;
+    }
+    have = avail < RELAY_UDP_ADDR_HEADER_MAX ? avail : RELAY_UDP_ADDR_HEADER_MAX;
+    alen = have > 3 ? tp_proxy_addr_decode(p + 3, have - 3, &a) : TP_AGAIN;
+    if (alen == TP_ERROR) {
+        return RELAY_UDP_FRAME_BAD;
+    }
+    return alen > 0 ? 3 + (size_t) alen + dlen : 0;
+}

@@ -132,4 +132,16 @@ int relay_udp_addr_encode(uint8_t *buf, size_t size,
 int relay_udp_addr_decode(const uint8_t *buf, size_t len,
     struct tp_proxy_addr *addr, const uint8_t **data, size_t *dlen);
 
+#define RELAY_UDP_FRAME_BAD ((size_t) -1)
+
+/*
+ * Bytes the whole frame at the head of a stream takes (header and data),
+ * of either framing: 0 if not known yet, RELAY_UDP_FRAME_BAD if it is
+ * malformed. avail is what the stream holds; only the first
+ * min(avail, RELAY_UDP_ADDR_HEADER_MAX) bytes of p are read, so a caller
+ * makes just that much contiguous. A result n <= avail guarantees that
+ * the matching decode of p[0..n) succeeds and returns n.
+ */
+size_t relay_udp_frame_need(const uint8_t *p, size_t avail, bool addressed);
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * fuzz_relay_wire.c - libFuzzer target for modules/relay_wire.c: feeds the
  * input to the request parser (server side, strict), the response parser
- * (client side, lenient) and both UDP framings; checks the contract and
+ * (client side, lenient), both UDP framings and the stream readers' frame
+ * size (relay_udp_frame_need); checks the contract and
  * that decoded messages re-encode and decode back to the same values.
  * Build: clang -fsanitize=fuzzer,address,undefined -I src -I modules
  */
@@ -134,12 +135,51 @@ fuzz_udp(const uint8_t *data, size_t size)
 }
 
 
+/*
+ * The stream readers pull up only the first RELAY_UDP_ADDR_HEADER_MAX
+ * bytes before asking for the frame size, then decode exactly that many
+ * bytes without a second check: both halves of that contract.
+ */
+static void
+fuzz_frame_need(const uint8_t *data, size_t size, bool addressed)
+{
+    struct tp_proxy_addr  a;
+    const uint8_t        *d;
+    uint8_t              *head;
+    size_t                dl, need, hl;
+    int                   rc;
+
+    hl = size < RELAY_UDP_ADDR_HEADER_MAX ? size : RELAY_UDP_ADDR_HEADER_MAX;
+    if ((head = malloc(hl ? hl : 1)) == NULL) {
+        return;
+    }
+    memcpy(head, data, hl);
+    need = relay_udp_frame_need(head, size, addressed);
+    free(head);
+    rc = addressed ? relay_udp_addr_decode(data, size, &a, &d, &dl)
+                   : relay_udp_decode(data, size, &d, &dl);
+    if (need == RELAY_UDP_FRAME_BAD) {
+        require(rc == TP_ERROR);
+        return;
+    }
+    if (need == 0 || need > size) {
+        require(rc == TP_AGAIN);
+        return;
+    }
+    rc = addressed ? relay_udp_addr_decode(data, need, &a, &d, &dl)
+                   : relay_udp_decode(data, need, &d, &dl);
+    require(rc > 0 && (size_t) rc == need);
+}
+
+
 static void
 fuzz_all(const uint8_t *data, size_t size)
 {
     fuzz_request(data, size);
     fuzz_response(data, size);
     fuzz_udp(data, size);
+    fuzz_frame_need(data, size, false);
+    fuzz_frame_need(data, size, true);
 }
 
 
