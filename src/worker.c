@@ -27,6 +27,12 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
     struct tp_conn              *c;
 
     (void) lev;
+    if (sw->starved > 0 && tp_now_ms() - sw->starved_last_ms >= TP_STARVED_QUIET_MS) {
+        tp_log_notice("%s: accepting connections again (%lu failed accepts "
+                      "over %.1fs)", sw->svc->name, sw->starved,
+                      (double) (sw->starved_last_ms - sw->starved_ms) / 1000.0);
+        sw->starved = 0;
+    }
     c = tp_conn_new(sw, fd, sa, (socklen_t) len);
     if (c == NULL) {
         tp_log_err("%s: out of memory for a new connection", sw->svc->name);
@@ -57,9 +63,16 @@ accept_error_cb(struct evconnlistener *lev, void *arg)
 
     sw->w->stats.accept_errors++;
     if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-        tp_log_warn("%s: accept: %s (%zu connections open); pausing this "
-                    "listener for 1s", sw->svc->name, strerror(e),
-                    sw->w->nconns);
+        /* Once per episode: the retry each second (and the accepts that
+         * succeed in between, as flows end) would repeat it for as long as
+         * the shortage lasts. */
+        sw->starved_last_ms = tp_now_ms();
+        if (sw->starved++ == 0) {
+            sw->starved_ms = sw->starved_last_ms;
+            tp_log_warn("%s: accept: %s (%zu connections open); retrying "
+                        "every second until it succeeds", sw->svc->name,
+                        strerror(e), sw->w->nconns);
+        }
         evconnlistener_disable(lev);
         evtimer_add(sw->retry, &tv);
         return;

@@ -16,6 +16,10 @@ struct evdns_base;
 struct evconnlistener;
 
 /* One service as seen by one worker. */
+/* Flows that end free a few descriptors, so accepts succeed now and then
+ * in an episode; it is over only after this long without a failure. */
+#define TP_STARVED_QUIET_MS 5000
+
 struct tp_svc_worker {
     struct tp_worker           *w;
     const struct tp_service    *svc;
@@ -23,6 +27,11 @@ struct tp_svc_worker {
     struct evconnlistener      *lev;        /* stream services */
     struct event               *retry;      /* accept back-off timer */
     void                       *hstate;     /* handler's per-worker state */
+    /* An episode of accept failures for want of descriptors or memory:
+     * warned at its first failure, ended (with a notice) by an accept
+     * TP_STARVED_QUIET_MS or more after its last failure. */
+    uint64_t                    starved_ms, starved_last_ms;
+    unsigned long               starved;    /* failures; 0 = no episode */
 };
 
 struct tp_stats {

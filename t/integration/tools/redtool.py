@@ -23,6 +23,17 @@ close HOST PORT [SECS]       connect, send "hold\\n" + a little data and wait
                              explicitly, 20000-29999). Exit 0 on reset/EOF, 1
                              when data arrived, the wait timed out, or
                              connect failed otherwise (e.g. refused).
+exhaust HOST PORT K N SECS   descriptor exhaustion, client side (peer: `tcptool.py
+                             server`): K "keeper" connections echo; then N
+                             "hold" connections are opened at once and held
+                             SECS seconds (the proxy runs out of descriptors);
+                             the keepers must still echo; a flooder may be
+                             closed by the proxy, never left half-served.
+                             Then the flooders are closed, and a fresh
+                             connection must echo within 10 s (the proxy
+                             recovered); the keepers echo once more and close.
+                             Prints "ok keepers=K flood=N closed=C ..." and
+                             exits 0 when every keeper echoed every time.
 Options (before the command): --timeout S: overall limit for conc, socket
 timeout for bulk (default 60).
 """
@@ -251,6 +262,111 @@ def expect_close(host, port, secs):
     return 0
 
 
+def echo_once(s, tag):
+    """tag + newline through an echo connection; True when it came back."""
+    msg = ("%s\n" % tag).encode()
+    try:
+        s.sendall(msg)
+        got = b""
+        while len(got) < len(msg):
+            d = s.recv(len(msg) - len(got))
+            if not d:
+                return False
+            got += d
+        return got == msg
+    except OSError:
+        return False
+
+
+def echo_conn(host, port, secs):
+    s = socket.create_connection((host, port), timeout=secs)
+    s.sendall(b"echo\n")
+    return s
+
+
+def flood_closed(socks):
+    """How many of the held flood connections the proxy has closed (EOF or
+    reset); data on one is an error (hold sends nothing)."""
+    closed = 0
+    for s in socks:
+        try:
+            d = s.recv(1, socket.MSG_DONTWAIT)
+            if d:
+                raise SystemExit("data on a hold connection")
+            closed += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+    return closed
+
+
+def exhaust(host, port, k, n, secs):
+    keepers = [echo_conn(host, port, 10) for _ in range(k)]
+    for i, s in enumerate(keepers):
+        if not echo_once(s, "before-%d" % i):
+            print("keeper %d did not echo before the flood" % i)
+            return 1
+    flood = []
+    for _ in range(n):
+        s = socket.socket(family(host), socket.SOCK_STREAM)
+        s.setblocking(False)
+        rc = s.connect_ex((host, port))
+        if rc not in (0, errno.EINPROGRESS):
+            s.close()
+            continue
+        flood.append(s)
+    # once connected (the kernel completes the handshake even while the
+    # proxy cannot accept), each asks the server to hold
+    t_end = time.monotonic() + secs
+    pending = list(flood)
+    while pending and time.monotonic() < t_end:
+        rest = []
+        for s in pending:
+            try:
+                s.send(b"hold\n")
+            except (BlockingIOError, OSError):
+                rest.append(s)
+        pending = rest
+        time.sleep(0.05)
+    time.sleep(max(0.0, t_end - time.monotonic()))
+    for i, s in enumerate(keepers):
+        if not echo_once(s, "during-%d" % i):
+            print("keeper %d did not echo while descriptors were exhausted" % i)
+            return 1
+    closed = flood_closed(flood)
+    for s in flood:
+        s.close()
+    t0 = time.monotonic()
+    while True:
+        try:
+            s = echo_conn(host, port, 3)
+            if echo_once(s, "after"):
+                s.close()
+                break
+            s.close()
+        except OSError:
+            pass
+        if time.monotonic() - t0 > 10:
+            print("no fresh connection echoed within 10 s of the flood's end")
+            return 1
+        time.sleep(0.2)
+    recovered = time.monotonic() - t0
+    for i, s in enumerate(keepers):
+        if not echo_once(s, "after-%d" % i):
+            print("keeper %d did not echo after the flood" % i)
+            return 1
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(10)
+        if s.recv(1) != b"":
+            print("keeper %d: no EOF after close" % i)
+            return 1
+        s.close()
+    print("ok keepers=%d flood=%d closed=%d unsent=%d recovered_after=%.1fs"
+          % (k, len(flood), closed, len(pending), recovered))
+    return 0
+
+
 def main(argv):
     global TIMEOUT
     if "--timeout" in argv:
@@ -262,6 +378,9 @@ def main(argv):
                     int(argv[4]) if len(argv) > 4 else 1000)
     if len(argv) >= 4 and argv[0] == "bulk":
         return bulk(argv[1], int(argv[2]), int(argv[3]))
+    if len(argv) >= 6 and argv[0] == "exhaust":
+        return exhaust(argv[1], int(argv[2]), int(argv[3]), int(argv[4]),
+                       float(argv[5]))
     if len(argv) >= 3 and argv[0] == "close":
         return expect_close(argv[1], int(argv[2]),
                      float(argv[3]) if len(argv) > 3 else 10.0)
