@@ -364,6 +364,7 @@ tp_relay_env_free(struct tp_relay_env *env)
         event_free(env->sweep);
     }
     tp_pipe_pool_free(&env->pipes);
+    free(env->bounce);
     memset(env, 0, sizeof(*env));
 }
 

@@ -41,6 +41,7 @@ struct tp_relay_env {
     struct tp_relay        *oldest, *newest;
     uint64_t                min_idle_ms;    /* shortest idle_ms seen */
     struct event           *sweep;
+    uint8_t                *bounce;     /* when no pipe can be had */
 };
 
 struct tp_relay_side {

@@ -21,6 +21,7 @@
 #define SPLICE_FLAGS    (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
 #define PIPE_SIZE       (512 * 1024)
 #define POOL_MAX        64
+#define BOUNCE_SIZE     (64 * 1024)
 
 struct tp_splice_dir {
     struct tp_relay_side   *from, *to;
@@ -143,6 +144,50 @@ dir_flush(struct tp_splice_dir *d)
     return 0;
 }
 
+/*
+ * No pipe to be had (descriptors exhausted): src -> dst through the
+ * worker's bounce buffer instead, so that the flow goes on, slower. The
+ * bytes are only peeked, then consumed as far as dst took them: the flow
+ * holds nothing of its own and loses nothing when dst is full (it waits
+ * for dst as with a pipe, and the bytes wait in src's socket). -1 when
+ * the relay ended.
+ */
+static int
+dir_bounce(struct tp_splice_dir *d)
+{
+    struct tp_relay_env *env = d->from->relay->env;
+    ssize_t              n, m;
+
+    if (env->bounce == NULL && (env->bounce = malloc(BOUNCE_SIZE)) == NULL) {
+        return dir_error(d, d->from);
+    }
+    n = recv(d->from->fd, env->bounce, BOUNCE_SIZE, MSG_PEEK | MSG_DONTWAIT);
+    if (n <= 0) {
+        if (n < 0 && errno != EAGAIN) {
+            return dir_error(d, d->from);
+        }
+        d->from->eof = n == 0;
+        return dir_flush(d);
+    }
+    m = send(d->to->fd, env->bounce, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (m < 0 && errno != EAGAIN) {
+        return dir_error(d, d->to);
+    }
+    if (m > 0) {
+        if (recv(d->from->fd, env->bounce, (size_t) m, MSG_DONTWAIT) != m) {
+            return dir_error(d, d->from);   /* cannot be: they were peeked */
+        }
+        d->from->bytes += (uint64_t) m;
+        tp_relay_touch(d->from->relay);
+    }
+    if (m < n) {                            /* dst is full: wait for it */
+        d->want_write = true;
+        d->want_read = false;
+        return 0;
+    }
+    return dir_flush(d);
+}
+
 /* src -> pipe -> dst, one chunk. -1 when the relay ended. */
 static int
 dir_pump(struct tp_splice_dir *d)
@@ -151,7 +196,7 @@ dir_pump(struct tp_splice_dir *d)
     ssize_t          n;
 
     if (d->pipe[0] < 0 && tp_pipe_get(&r->env->pipes, d->pipe) != 0) {
-        return dir_error(d, d->from);       /* fd exhaustion: this flow */
+        return dir_bounce(d);
     }
     n = splice(d->from->fd, NULL, d->pipe[1], NULL, SPLICE_CHUNK,
                SPLICE_FLAGS);

@@ -4,7 +4,8 @@
  * (filter bufferevents standing in for TLS), half-close each way, bytes
  * counted, done() called exactly once and nothing touched after it (the
  * owner frees the relay inside done(), as conn.c does; run under ASan);
- * the worker-wide idle sweep.
+ * the worker-wide idle sweep; a spliced relay with no descriptor left for
+ * a pipe (the bounce buffer).
  */
 #include "tproxyd.h"
 #include "relay.h"
@@ -15,6 +16,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,10 +57,11 @@ spin(struct event_base *base, int n)
 }
 
 /* Write buf to wfd (then FIN) while reading rfd to EOF, the loop running
- * in between; returns the bytes read from rfd. */
+ * in between; returns the bytes read from rfd, which must be buf's unless
+ * skip bytes came first (replayed ones). */
 static size_t
 transfer(struct event_base *base, int wfd, const char *buf, size_t len,
-    int rfd)
+    int rfd, size_t skip)
 {
     char   in[65536];
     size_t off = 0, total = 0;
@@ -79,6 +82,11 @@ transfer(struct event_base *base, int wfd, const char *buf, size_t len,
             break;
         }
         if (n > 0) {
+            for (size_t k = 0; k < (size_t) n; k++) {
+                if (total + k >= skip) {
+                    ck_assert_int_eq(in[k], buf[total + k - skip]);
+                }
+            }
             total += (size_t) n;
         } else {
             usleep(100);
@@ -96,7 +104,7 @@ transfer(struct event_base *base, int wfd, const char *buf, size_t len,
  * EOF, answers `resp` bytes and closes; the client reads them to EOF.
  */
 static void
-run(int layer, bool replay, size_t req, size_t resp)
+run(int layer, bool replay, size_t req, size_t resp, bool nopipe)
 {
     struct event_base  *base = event_base_new();
     struct holder      *h = calloc(1, sizeof(*h));
@@ -104,9 +112,15 @@ run(int layer, bool replay, size_t req, size_t resp)
     struct tp_relay_env env;
     struct bufferevent *a, *b;
     int                 c[2], s[2];
-    char               *data = calloc(1, req > resp ? req : resp);
+    size_t              max = req > resp ? req : resp;
+    char               *data = malloc(max + 1);
+    struct rlimit       nofile;
+    int                 lowest;
 
     n_done = 0;
+    for (size_t i = 0; i < max; i++) {
+        data[i] = (char) (i * 7 % 251);
+    }
     ck_assert_int_eq(tp_poller_init(&poller, base), 0);
     ck_assert_int_eq(tp_relay_env_init(&env, base, &poller), 0);
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, c), 0);
@@ -137,14 +151,27 @@ run(int layer, bool replay, size_t req, size_t resp)
         bufferevent_disable(a, EV_READ);
         ck_assert_uint_eq(evbuffer_get_length(bufferevent_get_input(a)), 18);
     }
+    if (nopipe) {
+        /* No descriptor left below the soft limit: no pipe can be had. */
+        ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &nofile), 0);
+        ck_assert_int_ge(lowest = dup(0), 0);
+        close(lowest);
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &(struct rlimit) {
+                             (rlim_t) lowest, nofile.rlim_max }), 0);
+    }
     tp_relay_start(&h->r, &env, a, b, 0, done_cb);
-    ck_assert_uint_eq(transfer(base, c[1], data, req, s[1]),
-                      req + (replay ? 18 : 0));
-    ck_assert_uint_eq(transfer(base, s[1], data, resp, c[1]), resp);
+    ck_assert_uint_eq(transfer(base, c[1], data, req, s[1],
+                               replay ? 18 : 0), req + (replay ? 18 : 0));
+    ck_assert_uint_eq(transfer(base, s[1], data, resp, c[1], 0), resp);
     spin(base, 200);
     ck_assert_int_eq(n_done, 1);
     ck_assert_uint_eq(up, req + (replay ? 18 : 0));
     ck_assert_uint_eq(down, resp);
+    if (nopipe) {
+        ck_assert_uint_eq(env.pipes.n, 0);      /* it did run without */
+        ck_assert_ptr_nonnull(env.bounce);
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &nofile), 0);
+    }
     close(c[1]);
     close(s[1]);
     free(data);
@@ -243,11 +270,14 @@ START_TEST(idle_sweep)
 }
 END_TEST
 
-START_TEST(spliced)            { run(0, false, 1000000, 3000000); } END_TEST
-START_TEST(buffered_replay)    { run(0, true, 1000, 300000); } END_TEST
-START_TEST(layered_client)     { run(1, true, 1000, 300000); } END_TEST
-START_TEST(layered_upstream)   { run(2, true, 100000, 300000); } END_TEST
-START_TEST(layered_no_replay)  { run(2, false, 0, 300000); } END_TEST
+START_TEST(spliced)            { run(0, false, 1000000, 3000000, false); } END_TEST
+START_TEST(buffered_replay)    { run(0, true, 1000, 300000, false); } END_TEST
+START_TEST(layered_client)     { run(1, true, 1000, 300000, false); } END_TEST
+START_TEST(layered_upstream)   { run(2, true, 100000, 300000, false); } END_TEST
+START_TEST(layered_no_replay)  { run(2, false, 0, 300000, false); } END_TEST
+/* Descriptors exhausted: the spliced relay moves every byte, in order,
+ * through the bounce buffer (peek, send, consume what went). */
+START_TEST(spliced_no_pipe)    { run(0, false, 1000000, 3000000, true); } END_TEST
 
 Suite *
 suite_relay_core(void)
@@ -257,6 +287,7 @@ suite_relay_core(void)
 
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, spliced);
+    tcase_add_test(tc, spliced_no_pipe);
     tcase_add_test(tc, buffered_replay);
     tcase_add_test(tc, layered_client);
     tcase_add_test(tc, layered_upstream);
