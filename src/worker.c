@@ -27,7 +27,8 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
     struct tp_conn              *c;
 
     (void) lev;
-    if (sw->starved > 0 && tp_now_ms() - sw->starved_last_ms >= TP_STARVED_QUIET_MS) {
+    if (sw->starved > 0
+        && tp_now_ms() - sw->starved_last_ms >= TP_STARVED_QUIET_MS) {
         tp_log_notice("%s: accepting connections again (%lu failed accepts "
                       "over %.1fs)", sw->svc->name, sw->starved,
                       (double) (sw->starved_last_ms - sw->starved_ms) / 1000.0);

@@ -15,11 +15,11 @@ struct event_base;
 struct evdns_base;
 struct evconnlistener;
 
-/* One service as seen by one worker. */
 /* Flows that end free a few descriptors, so accepts succeed now and then
  * in an episode; it is over only after this long without a failure. */
 #define TP_STARVED_QUIET_MS 5000
 
+/* One service as seen by one worker. */
 struct tp_svc_worker {
     struct tp_worker           *w;
     const struct tp_service    *svc;
