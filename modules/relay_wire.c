@@ -427,7 +427,8 @@ relay_udp_frame_need(const uint8_t *p, size_t avail, bool addressed)
     if (dlen == 0) {
         return RELAY_UDP_FRAME_BAD;
     }
-    have = avail < RELAY_UDP_ADDR_HEADER_MAX ? avail : RELAY_UDP_ADDR_HEADER_MAX;
+    have = avail < RELAY_UDP_ADDR_HEADER_MAX ? avail
+                                             : RELAY_UDP_ADDR_HEADER_MAX;
     alen = have > 3 ? tp_proxy_addr_decode(p + 3, have - 3, &a) : TP_AGAIN;
     if (alen == TP_ERROR) {
         return RELAY_UDP_FRAME_BAD;

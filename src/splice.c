@@ -2,10 +2,12 @@
  * splice.c - zero-copy relay backend. On entry the bufferevents are
  * released and the relay keeps the bare sockets in the worker's epoll set
  * (poller.h), with read interest for the direction a socket feeds and
- * write interest for the one it drains. A direction borrows a pipe from the worker's pool only while
- * bytes are in flight: splice src -> pipe, then pipe -> dst; when the pipe
- * is empty again it goes back to the pool. A direction ends when its
- * source has sent FIN and the pipe is empty: dst gets shutdown(SHUT_WR).
+ * write interest for the one it drains. A direction borrows a pipe from
+ * the worker's pool only while bytes are in flight: splice src -> pipe,
+ * then pipe -> dst; when the pipe is empty again it goes back to the
+ * pool. With no pipe to be had (descriptors exhausted), the bytes go
+ * through a bounce buffer instead. A direction ends when its source has
+ * sent FIN and the pipe is empty: dst gets shutdown(SHUT_WR).
  */
 #include "tproxyd.h"
 #include "splice.h"
