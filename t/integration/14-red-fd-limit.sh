@@ -70,10 +70,9 @@ tpi_check "... and logged when it took connections again" \
 tpi_diag "$(grep -m1 'accepting connections again' "$LOG" | sed 's/^.*\] //')"
 tpi_check "flows given up for want of descriptors are logged, one line each (end=...)" \
     bash -c "! grep -E 'fd-in .* -> .* end=' '$LOG' | grep -vqE 'end=(done|client-reset|upstream-reset|dial-failed|client-closed)'"
-n_df=$(grep -cE 'fd-in .* end=dial-failed' "$LOG" || true)
-n_closed=$(sed -n 's/.* closed=\([0-9]*\).*/\1/p' "$out")
-tpi_diag "$n_df flows ended dial-failed, $(grep -cE 'fd-in .* end=done' "$LOG" || true) done; the client saw $n_closed closed"
-tpi_check "every flood flow the client saw closed has its dial-failed line" test "$n_df" -ge "${n_closed:-999}"
+# (No count-for-count check against the client's closed flows: the kernel may also reset
+# flows still queued for accept, and a dial may fail just after the client looked.)
+tpi_diag "$(grep -cE 'fd-in .* end=dial-failed' "$LOG" || true) flows ended dial-failed, $(grep -cE 'fd-in .* end=done' "$LOG" || true) done; the client saw $(sed -n 's/.* closed=\([^u]*\) unsent.*/\1/p' "$out") closed"
 tpi_check "the same worker process at the end (no crash, no respawn)" test "$(worker_pid)" = "$W0"
 tpi_check "tproxyd master still running" tpi_alive "$TP_PID"
 tpi_check "nothing above warn logged but the exhaustion itself" \

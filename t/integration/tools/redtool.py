@@ -286,19 +286,21 @@ def echo_conn(host, port, secs):
 
 def flood_closed(socks):
     """How many of the held flood connections the proxy has closed (EOF or
-    reset); data on one is an error (hold sends nothing)."""
-    closed = 0
+    reset), and how: {"eof": n, "ECONNRESET": n, ...}; data on one is an
+    error (hold sends nothing)."""
+    how = {}
     for s in socks:
         try:
             d = s.recv(1, socket.MSG_DONTWAIT)
             if d:
                 raise SystemExit("data on a hold connection")
-            closed += 1
+            how["eof"] = how.get("eof", 0) + 1
         except BlockingIOError:
             pass
-        except OSError:
-            closed += 1
-    return closed
+        except OSError as e:
+            k = errno.errorcode.get(e.errno, str(e.errno))
+            how[k] = how.get(k, 0) + 1
+    return how
 
 
 def exhaust(host, port, k, n, secs):
@@ -334,7 +336,8 @@ def exhaust(host, port, k, n, secs):
         if not echo_once(s, "during-%d" % i):
             print("keeper %d did not echo while descriptors were exhausted" % i)
             return 1
-    closed = flood_closed(flood)
+    how = flood_closed(flood)
+    closed = sum(how.values())
     for s in flood:
         s.close()
     t0 = time.monotonic()
@@ -362,8 +365,11 @@ def exhaust(host, port, k, n, secs):
             print("keeper %d: no EOF after close" % i)
             return 1
         s.close()
-    print("ok keepers=%d flood=%d closed=%d unsent=%d recovered_after=%.1fs"
-          % (k, len(flood), closed, len(pending), recovered))
+    print("ok keepers=%d flood=%d closed=%d (%s) unsent=%d "
+          "recovered_after=%.1fs"
+          % (k, len(flood), closed,
+             " ".join("%s:%d" % kv for kv in sorted(how.items())) or "-",
+             len(pending), recovered))
     return 0
 
 
