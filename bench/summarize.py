@@ -320,8 +320,11 @@ def cpu_note(mt, m, unit):
     e = mt.get(m, {})
     if "median" not in e or e.get("x_best_peer") is None:
         return ""
-    return (f"; proxy CPU {e['median']:.1f} us/{unit} = {1 / e['x_best_peer']:.2f}x less than "
-            f"{e.get('best_peer')}" if e["x_best_peer"] > 0 else "")
+    x = e["x_best_peer"]
+    if x <= 0:
+        return ""
+    rel = f"{1 / x:.2f}x less than" if x <= 1 else f"{x:.2f}x more than"
+    return f"; proxy CPU {e['median']:.1f} us/{unit} = {rel} {e.get('best_peer')}"
 
 
 def socks_targets(p, mt, res, t):

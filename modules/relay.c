@@ -446,6 +446,9 @@ relay_utun_frame(struct relay_utun *u, struct evbuffer *in)
 
     p = evbuffer_pullup(in, len < RELAY_UDP_ADDR_HEADER_MAX
                             ? (ssize_t) len : RELAY_UDP_ADDR_HEADER_MAX);
+    if (p == NULL) {
+        return 0;                       /* empty, or out of memory: later */
+    }
     need = relay_udp_frame_need(p, len, u->addressed);
     if (need == RELAY_UDP_FRAME_BAD) {
         relay_utun_break(u, EPROTO, "relay: malformed UDP frame");
@@ -454,7 +457,9 @@ relay_utun_frame(struct relay_utun *u, struct evbuffer *in)
     if (need == 0 || len < need) {
         return 0;
     }
-    p = evbuffer_pullup(in, (ssize_t) need);
+    if ((p = evbuffer_pullup(in, (ssize_t) need)) == NULL) {
+        return 0;
+    }
     n = u->addressed ? relay_udp_addr_decode(p, need, &a, &data, &dlen)
                      : relay_udp_decode(p, need, &data, &dlen);
     if (n < 0) {

@@ -139,6 +139,9 @@ relayh_udp_frames(struct relayh_udp *u, struct evbuffer *in)
         len = evbuffer_get_length(in);
         p = evbuffer_pullup(in, len < RELAY_UDP_ADDR_HEADER_MAX
                                 ? (ssize_t) len : RELAY_UDP_ADDR_HEADER_MAX);
+        if (p == NULL) {
+            return 0;                   /* empty, or out of memory: later */
+        }
         need = relay_udp_frame_need(p, len, u->addressed);
         if (need == RELAY_UDP_FRAME_BAD
             || (need == 0 && len >= RELAY_UDP_ADDR_HEADER_MAX)) {
@@ -148,7 +151,9 @@ relayh_udp_frames(struct relayh_udp *u, struct evbuffer *in)
         if (need == 0 || len < need) {
             return 0;
         }
-        p = evbuffer_pullup(in, (ssize_t) need);
+        if ((p = evbuffer_pullup(in, (ssize_t) need)) == NULL) {
+            return 0;
+        }
         if (u->addressed) {
             relay_udp_addr_decode(p, need, &a, &data, &dlen);
             sl = relayh_udp_dst(u->family, &a, &ss);

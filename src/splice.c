@@ -177,7 +177,8 @@ dir_bounce(struct tp_splice_dir *d)
     }
     if (m > 0) {
         if (recv(d->from->fd, env->bounce, (size_t) m, MSG_DONTWAIT) != m) {
-            return dir_error(d, d->from);   /* cannot be: they were peeked */
+            errno = EIO;                    /* cannot be: they were peeked */
+            return dir_error(d, d->from);
         }
         d->from->bytes += (uint64_t) m;
         tp_relay_touch(d->from->relay);

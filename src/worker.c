@@ -18,6 +18,21 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* Ends an episode of accept failures that has been over for
+ * TP_STARVED_QUIET_MS (checked at the next accept, or at the next failure,
+ * which then starts a new episode). */
+static void
+starved_end(struct tp_svc_worker *sw)
+{
+    if (sw->starved > 0
+        && tp_now_ms() - sw->starved_last_ms >= TP_STARVED_QUIET_MS) {
+        tp_log_notice("%s: accepting connections again (%lu failed accepts "
+                      "over %.1fs)", sw->svc->name, sw->starved,
+                      (double) (sw->starved_last_ms - sw->starved_ms) / 1000.0);
+        sw->starved = 0;
+    }
+}
+
 static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
     int len, void *arg)
@@ -27,13 +42,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
     struct tp_conn              *c;
 
     (void) lev;
-    if (sw->starved > 0
-        && tp_now_ms() - sw->starved_last_ms >= TP_STARVED_QUIET_MS) {
-        tp_log_notice("%s: accepting connections again (%lu failed accepts "
-                      "over %.1fs)", sw->svc->name, sw->starved,
-                      (double) (sw->starved_last_ms - sw->starved_ms) / 1000.0);
-        sw->starved = 0;
-    }
+    starved_end(sw);
     c = tp_conn_new(sw, fd, sa, (socklen_t) len);
     if (c == NULL) {
         tp_log_err("%s: out of memory for a new connection", sw->svc->name);
@@ -67,6 +76,7 @@ accept_error_cb(struct evconnlistener *lev, void *arg)
         /* Once per episode: the retry each second (and the accepts that
          * succeed in between, as flows end) would repeat it for as long as
          * the shortage lasts. */
+        starved_end(sw);
         sw->starved_last_ms = tp_now_ms();
         if (sw->starved++ == 0) {
             sw->starved_ms = sw->starved_last_ms;

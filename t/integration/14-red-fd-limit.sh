@@ -68,6 +68,9 @@ tpi_check "... once for the episode, not once per attempt" test "$n_warn" -eq 1
 tpi_check "... and logged when it took connections again" \
     grep -q 'accepting connections again' "$LOG"
 tpi_diag "$(grep -m1 'accepting connections again' "$LOG" | sed 's/^.*\] //')"
+# keepers: "echo\n" + before-N\n + during-N\n + after-N\n up, the three lines echoed down
+tpi_check "the 3 keepers' flows, across the exhaustion, logged with their exact bytes" \
+    test "$(grep -cE 'fd-in .* up=31 down=26 ms=[0-9]+ end=done' "$LOG")" -eq 3
 tpi_check "flows given up for want of descriptors are logged, one line each (end=...)" \
     bash -c "! grep -E 'fd-in .* -> .* end=' '$LOG' | grep -vqE 'end=(done|client-reset|upstream-reset|dial-failed|client-closed)'"
 # (No count-for-count check against the client's closed flows: the kernel may also reset
