@@ -485,6 +485,16 @@ wl_udpmem() {
 # scale_workers: tproxyd's worker PIDs (its session minus the master)
 scale_workers() { tpb_session_pids "$P_PID" | awk -v m="$P_PID" '$1 != m'; }
 
+# scale_holder NAME CMD...: one holder in the client namespace (bounded by SCALE_HOLD + 60 s),
+# tracked for scale_ready (SC_PIDS, SC_LOGS) and for the calling workload's cleanup (its hp)
+scale_holder() {
+    local name=$1-$CUR_PROXY-r$CUR_ROUND
+    shift
+    bench_start "$TPB_CLI" "$name" timeout $((SCALE_HOLD + 60)) "$@"
+    SC_PIDS+=("$BG_PID") SC_LOGS+=("$TPB_LOGDIR/$name.log")
+    hp+=("$BG_PID")
+}
+
 # scale_ready SECS N...: wait (at most SECS) until every holder (SC_LOGS, SC_PIDS; N = its count)
 # printed READY or died, then add up their READY lines
 # sets SR_OK SR_FAIL SR_SECS (slowest holder) SR_MISSING (holders that never printed READY)
@@ -616,10 +626,8 @@ wl_scale() {
     # TCP: all holders at once; each counts a connection once its HTTP response came back
     SC_LOGS=() SC_PIDS=()
     for i in "${!tcp_n[@]}"; do
-        bench_start "$TPB_CLI" "scale-tcp$i-$CUR_PROXY-r$CUR_ROUND" timeout $((SCALE_HOLD + 60)) \
+        scale_holder "scale-tcp$i" \
             python3 "$HERE/holdtcp.py" "$TPB_SRV_IP" "$SCALE_PORT" "${tcp_n[i]}" "$SCALE_HOLD"
-        SC_PIDS+=("$BG_PID") SC_LOGS+=("$TPB_LOGDIR/scale-tcp$i-$CUR_PROXY-r$CUR_ROUND.log")
-        hp+=("$BG_PID")
     done
     scale_ready 90 "${tcp_n[@]}"
     tcp_ok=$SR_OK tcp_fail=$SR_FAIL tcp_secs=$SR_SECS tcp_miss=$SR_MISSING
@@ -631,10 +639,8 @@ wl_scale() {
     # UDP, while the TCP connections stay open
     SC_LOGS=() SC_PIDS=()
     for i in "${!udp_n[@]}"; do
-        bench_start "$TPB_CLI" "scale-udp$i-$CUR_PROXY-r$CUR_ROUND" timeout $((SCALE_HOLD + 60)) \
+        scale_holder "scale-udp$i" \
             "$UDPRR" sessions -s "$TPB_SRV_IP" -p 7 -n "${udp_n[i]}" -H "$SCALE_HOLD" -b "${udp_ip[i]}"
-        SC_PIDS+=("$BG_PID") SC_LOGS+=("$TPB_LOGDIR/scale-udp$i-$CUR_PROXY-r$CUR_ROUND.log")
-        hp+=("$BG_PID")
     done
     scale_ready 90 "${udp_n[@]}"
     udp_ok=$SR_OK udp_fail=$SR_FAIL udp_secs=$SR_SECS udp_miss=$SR_MISSING
